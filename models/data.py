@@ -285,15 +285,15 @@ def preprocess(img, image_size, mean=IMAGE_MEAN, std=IMAGE_STD):
 
 
 def all_text(split, count):
-    """Every text string the model sees for `count` samples (tokenizer training corpus)."""
-    out = [SYSTEM_PROMPT, DESCRIBE_PROMPT, "USER:", "ASSISTANT:"]
+    """Text the model sees for `count` samples, as prompt chunks are formed (tokenizer corpus)."""
+    out = []
     for i in range(count):
         s = sample(split, i)
-        for qs in s["pool"].values():
-            for q, a in qs:
-                out.append(q)
-                out.append(a)
-        out.append(s["description"])
+        out.append(SYSTEM_PROMPT)
+        turns = [(qa["question"], qa["answer"]) for qa in s["qas"]] + [(DESCRIBE_PROMPT, s["description"])]
+        for k, (q, a) in enumerate(turns):
+            out.append(("\n" if k == 0 else "USER: ") + q + " ASSISTANT:")
+            out.append(a)
     return out
 
 
