@@ -12,6 +12,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"run",     cmd_run,     "describe images / answer a prompt, with a KV policy"},
     {"info",    cmd_info,    "print a GGUF file's metadata and tensor table"},
 };
 
