@@ -1,0 +1,228 @@
+"""Train the tiny LLaVA on the procedural shapes data (CPU, 2 threads, wall-clock budget).
+
+Every training image becomes one multi-turn LLaVA conversation (like LLaVA-1.5's VQA mixtures):
+    [BOS] system... USER: <image rows> \\n q1 ASSISTANT: a1</s> USER: q2 ASSISTANT: a2</s> ...
+with one question of every available type plus a few extra ones in random order and, for 60%
+of the images, the detailed-description turn (put first half of those times, since evaluation
+asks single-turn questions right after the image). The loss is on answer tokens + </s> only.
+
+Reproducible: torch.manual_seed(seed) for the init; image i of the stream is data.sample("train",
+i); the turn order comes from numpy Generator([seed, i]). The only non-determinism is the wall
+clock (training stops at --minutes; the LR schedule follows elapsed time), so the number of
+steps depends on machine load; it is logged.
+
+Validation (every --val-every steps) = teacher-forced exact match of the whole answer (all answer
+tokens and </s> are argmax; identical to greedy-decoding correctness) on single-turn val-split
+questions, per question type, plus token accuracy of descriptions. The best checkpoint by
+0.7 * QA accuracy + 0.3 * description token accuracy is kept.
+
+    /usr/bin/python3 models/train.py --minutes 55 --out /tmp/vlkv_train
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+from llava_tiny import Config, LlavaTiny, answer_ids, prompt_prefix_ids, question_ids  # noqa: E402
+from tokenizer import Tokenizer  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IGNORE = -100
+
+
+def build_suffix(tok, turns):
+    """turns: [(question, answer)] -> (suffix ids, targets) with targets[j] = id of suffix[j+1]
+    when that token is part of an answer (incl. </s>), else IGNORE."""
+    ids, sup = [], []
+    for k, (q, a) in enumerate(turns):
+        qi = question_ids(tok, q, first_turn=(k == 0))
+        ai = answer_ids(tok, a)
+        ids += qi + ai
+        sup += [False] * len(qi) + [True] * len(ai)
+    tgt = [ids[j + 1] if sup[j + 1] else IGNORE for j in range(len(ids) - 1)] + [IGNORE]
+    return ids, tgt
+
+
+def train_turns(s, rng, n_extra=5, p_desc=0.6):
+    pool = s["pool"]
+    turns = [(qa["question"], qa["answer"]) for qa in s["qas"]]
+    seen = {q for q, _ in turns}
+    for _ in range(n_extra):
+        qa = data.pick_question(pool, data.QTYPES[rng.integers(len(data.QTYPES))], rng)
+        if qa is not None and qa[0] not in seen:
+            seen.add(qa[0])
+            turns.append(qa)
+    order = rng.permutation(len(turns))
+    turns = [turns[i] for i in order]
+    if rng.random() < p_desc:
+        at = 0 if rng.random() < 0.5 else int(rng.integers(len(turns) + 1))
+        turns.insert(at, (data.DESCRIBE_PROMPT, s["description"]))
+    return turns
+
+
+def collate(items, pad_id):
+    T = max(len(i[1]) for i in items)
+    pix = torch.from_numpy(np.stack([i[0] for i in items]))
+    ids = torch.full((len(items), T), pad_id, dtype=torch.long)
+    tgt = torch.full((len(items), T), IGNORE, dtype=torch.long)
+    for b, (_, si, st) in enumerate(items):
+        ids[b, :len(si)] = torch.tensor(si)
+        tgt[b, :len(st)] = torch.tensor(st)
+    return pix, ids, tgt
+
+
+def make_val(tok, cfg, n_images):
+    """Single-turn validation items: (pixels, ids, tgt, kind) with kind = qtype or 'describe'."""
+    items = []
+    for i in range(n_images):
+        s = data.sample("val", i)
+        px = data.preprocess(s["image"], cfg.image_size)
+        for qa in s["qas"]:
+            ids, tgt = build_suffix(tok, [(qa["question"], qa["answer"])])
+            items.append((px, ids, tgt, qa["type"]))
+        ids, tgt = build_suffix(tok, [(data.DESCRIBE_PROMPT, s["description"])])
+        items.append((px, ids, tgt, "describe"))
+    return items
+
+
+@torch.no_grad()
+def validate(model, prefix, val_items, pad_id, bs=32):
+    model.eval()
+    stats = {}
+    tot_loss, tot_tok = 0.0, 0
+    for k in range(0, len(val_items), bs):
+        chunk = val_items[k:k + bs]
+        pix, ids, tgt = collate([(c[0], c[1], c[2]) for c in chunk], pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model.forward_train(pix, prefix, ids)
+        logits = logits.float()
+        mask = tgt != IGNORE
+        tot_loss += F.cross_entropy(logits[mask], tgt[mask], reduction="sum").item()
+        tot_tok += int(mask.sum())
+        ok = (logits.argmax(-1) == tgt) | ~mask
+        for b, c in enumerate(chunk):
+            st = stats.setdefault(c[3], [0, 0, 0, 0])  # exact, n, tok_ok, tok_n
+            st[0] += int(ok[b].all())
+            st[1] += 1
+            st[2] += int(((logits[b].argmax(-1) == tgt[b]) & mask[b]).sum())
+            st[3] += int(mask[b].sum())
+    model.train()
+    qa_types = [t for t in data.QTYPES if t in stats]
+    acc = {t: stats[t][0] / stats[t][1] for t in qa_types}
+    acc["qa_all"] = sum(stats[t][0] for t in qa_types) / sum(stats[t][1] for t in qa_types)
+    acc["desc_exact"] = stats["describe"][0] / stats["describe"][1]
+    acc["desc_tok"] = stats["describe"][2] / stats["describe"][3]
+    acc["loss"] = tot_loss / tot_tok
+    return acc
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=55.0)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--min-lr-frac", type=float, default=0.05)
+    ap.add_argument("--warmup", type=int, default=150)
+    ap.add_argument("--wd", type=float, default=0.05)
+    ap.add_argument("--val-every", type=int, default=250)
+    ap.add_argument("--val-images", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="/tmp/vlkv_train")
+    ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    tok = Tokenizer.load(os.path.join(HERE, "tokenizer.json"))
+    cfg = Config(n_vocab=tok.n_vocab)
+    model = LlavaTiny(cfg)
+    eos = tok.piece_to_id["</s>"]
+    pad_id = eos  # padded positions are never supervised and sit after every real token
+    prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
+
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    val_items = make_val(tok, cfg, args.val_images)
+
+    logf = open(args.log, "w")
+
+    def log(msg):
+        print(msg, flush=True)
+        logf.write(msg + "\n")
+        logf.flush()
+
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"# vlkv llava-tiny training  {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC")
+    log(f"# config {json.dumps(cfg.to_dict())}")
+    log(f"# args {json.dumps(vars(args))}")
+    log(f"# params {n_params} (vision {sum(p.numel() for p in model.vision.parameters())}), "
+        f"prefix tokens {len(prefix)}, image tokens {cfg.n_patches}, val items {len(val_items)}")
+
+    budget = args.minutes * 60.0
+    t0 = time.time()
+    step, best, run_loss, run_n, seen_imgs = 0, -1.0, 0.0, 0, 0
+    while True:
+        elapsed = time.time() - t0
+        if elapsed >= budget:
+            break
+        progress = elapsed / budget
+        lr = args.lr * min(1.0, (step + 1) / args.warmup) * (
+            args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        items = []
+        for b in range(args.batch):
+            idx = step * args.batch + b
+            s = data.sample("train", idx)
+            rng = np.random.default_rng([args.seed, idx])
+            ids, tgt = build_suffix(tok, train_turns(s, rng))
+            items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
+        pix, ids, tgt = collate(items, pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model.forward_train(pix, prefix, ids)
+        loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        seen_imgs += args.batch
+        run_loss += loss.item()
+        run_n += 1
+        if step % 25 == 0:
+            el = time.time() - t0
+            log(f"step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  loss {run_loss / run_n:.4f}  "
+                f"gnorm {float(gn):.2f}  img/s {seen_imgs / el:.1f}  seqlen {ids.shape[1]}")
+            run_loss, run_n = 0.0, 0
+        last = time.time() - t0 >= budget
+        if step % args.val_every == 0 or last:
+            acc = validate(model, prefix, val_items, pad_id)
+            score = 0.7 * acc["qa_all"] + 0.3 * acc["desc_tok"]
+            tag = ""
+            if score > best:
+                best = score
+                torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "step": step,
+                            "val": acc}, os.path.join(args.out, "best.pt"))
+                tag = "  *best*"
+            log(f"val step {step:5d}  t {(time.time() - t0) / 60:6.2f} min  " +
+                "  ".join(f"{k} {v:.3f}" for k, v in acc.items()) + tag)
+    torch.save({"config": cfg.to_dict(), "model": model.state_dict(), "step": step},
+               os.path.join(args.out, "last.pt"))
+    log(f"# done: {step} steps, {seen_imgs} images, {(time.time() - t0) / 60:.1f} min, best score {best:.4f}")
+
+
+if __name__ == "__main__":
+    main()
