@@ -92,25 +92,65 @@ def silu(x):
     return x / (1.0 + torch.exp(-x))
 
 
+# vec_dot_type per weight type (formats.md §7.2): the activation format a quantized dot product
+# uses. Only for the optional emulation of the engine's activation rounding (act_quant=True),
+# which make_golden.py uses to size the tolerances; the golden values themselves are exact.
+VEC_DOT = {"F32": None, "F16": "F16", "BF16": "BF16", "Q4_0": "Q8_0", "Q5_0": "Q8_0", "Q8_0": "Q8_0",
+           "Q4_1": "Q8_1", "Q5_1": "Q8_1", "Q2_K": "Q8_K", "Q3_K": "Q8_K", "Q4_K": "Q8_K",
+           "Q5_K": "Q8_K", "Q6_K": "Q8_K"}
+
+
+def act_round(x, fmt):
+    """Round activation rows x [T, K] as the engine does before a dot product in `fmt` (§2.3):
+    Q8_0/Q8_1: per 32, d = amax/127, q = round(x/d); Q8_K: per 256, m = signed value of max |x|,
+    iscale = -127/m, q = min(127, round(iscale*x)), x' = q/iscale; F16/BF16: round the value."""
+    if fmt is None:
+        return x
+    if fmt == "F16":
+        return x.to(torch.float32).to(torch.float16).to(DT)
+    if fmt == "BF16":
+        return x.to(torch.float32).to(torch.bfloat16).to(DT)
+    T, K = x.shape
+    if fmt in ("Q8_0", "Q8_1"):
+        b = x.reshape(T, K // 32, 32)
+        d = b.abs().amax(-1, keepdim=True) / 127.0
+        d = d.to(torch.float16).to(DT)          # the block scale is stored as fp16
+        q = torch.where(d > 0, torch.round(b / torch.where(d > 0, d, torch.ones_like(d))), torch.zeros_like(b))
+        return (q * d).reshape(T, K)
+    if fmt == "Q8_K":
+        b = x.reshape(T, K // 256, 256)
+        idx = b.abs().argmax(-1, keepdim=True)
+        m = torch.gather(b, -1, idx)
+        iscale = torch.where(m != 0, -127.0 / torch.where(m != 0, m, torch.ones_like(m)), torch.zeros_like(m))
+        q = torch.clamp(torch.round(iscale * b), max=127)
+        return torch.where(iscale != 0, q / torch.where(iscale != 0, iscale, torch.ones_like(iscale)),
+                           torch.zeros_like(b)).reshape(T, K)
+    raise ValueError(fmt)
+
+
 class LlamaRef:
-    def __init__(self, hp, w, kv_f16=False):
+    def __init__(self, hp, w, kv_f16=False, wtype=None, act_quant=False):
         """w: dict name -> torch float64 tensor with the numpy (reversed-ne) shapes of §3.2, i.e.
         token_embd.weight [V, E], blk.N.attn_q.weight [n_head*Hd, E], ffn_down [E, F], ..."""
         self.hp, self.w, self.kv_f16 = hp, w, kv_f16
-        self.out_w = w["output.weight"] if "output.weight" in w else w["token_embd.weight"]   # tied
+        self.wtype = wtype or {}            # name -> ggml type name (only for act_quant)
+        self.act_quant = act_quant
+        self.out_name = "output.weight" if "output.weight" in w else "token_embd.weight"   # tied
+        self.out_w = w[self.out_name]
         self.reset()
 
     @classmethod
-    def from_gguf(cls, path, kv_f16=False):
+    def from_gguf(cls, path, kv_f16=False, act_quant=False):
         from gguf_read import GGUFFile
         g = GGUFFile(path)
         hp = hparams_from_gguf(g)
-        w = {}
+        w, wtype = {}, {}
         for name in g.tensor_order:
             if name.startswith("token_embd") or name.startswith("output") or name.startswith("blk."):
                 w[name] = torch.from_numpy(g.tensor(name, np.float64))
+                wtype[name] = g.tensors[name].type_name
         cls._check_shapes(hp, w, path)
-        m = cls(hp, w, kv_f16=kv_f16)
+        m = cls(hp, w, kv_f16=kv_f16, wtype=wtype, act_quant=act_quant)
         m.gguf = g
         return m
 
@@ -138,6 +178,13 @@ class LlamaRef:
         self.k = [torch.zeros(0, hp.n_head_kv, hp.head_dim, dtype=DT) for _ in range(hp.n_layer)]
         self.v = [torch.zeros(0, hp.n_head_kv, hp.head_dim, dtype=DT) for _ in range(hp.n_layer)]
 
+    def mm(self, x, name):
+        """x [T, K] @ W(name)^T -> [T, M]; with act_quant the input is first rounded to the
+        weight type's vec_dot_type, as the engine's quantized dot products do."""
+        if self.act_quant:
+            x = act_round(x, VEC_DOT[self.wtype.get(name, "F32")])
+        return x @ self.w[name].T
+
     def _kv_round(self, t):
         return t.to(torch.float16).to(DT) if self.kv_f16 else t
 
@@ -151,9 +198,9 @@ class LlamaRef:
         for il in range(hp.n_layer):
             b = "blk.%d." % il
             h = rmsnorm(x, w[b + "attn_norm.weight"], hp.eps)
-            q = (h @ w[b + "attn_q.weight"].T).view(T, nh, Hd)
-            k = (h @ w[b + "attn_k.weight"].T).view(T, nkv, Hd)
-            v = (h @ w[b + "attn_v.weight"].T).view(T, nkv, Hd)
+            q = self.mm(h, b + "attn_q.weight").view(T, nh, Hd)
+            k = self.mm(h, b + "attn_k.weight").view(T, nkv, Hd)
+            v = self.mm(h, b + "attn_v.weight").view(T, nkv, Hd)
             q = rope_norm(q, pos, hp.n_rot, hp.rope_base, hp.freq_scale)
             k = rope_norm(k, pos, hp.n_rot, hp.rope_base, hp.freq_scale)
             self.k[il] = torch.cat([self.k[il], self._kv_round(k)], 0)
@@ -169,13 +216,14 @@ class LlamaRef:
             s = s.masked_fill(mask[None], float("-inf"))
             p = torch.softmax(s, dim=-1)
             a = torch.einsum("htl,hld->thd", p, Vh).reshape(T, nh * Hd)
-            x = x + a @ w[b + "attn_output.weight"].T
+            x = x + self.mm(a, b + "attn_output.weight")
             h = rmsnorm(x, w[b + "ffn_norm.weight"], hp.eps)
-            x = x + (silu(h @ w[b + "ffn_gate.weight"].T) * (h @ w[b + "ffn_up.weight"].T)) @ w[b + "ffn_down.weight"].T
+            x = x + self.mm(silu(self.mm(h, b + "ffn_gate.weight")) * self.mm(h, b + "ffn_up.weight"),
+                            b + "ffn_down.weight")
         self.n_past += T
         if not want_all:
             x = x[-1:]
-        logits = rmsnorm(x, w["output_norm.weight"], hp.eps) @ self.out_w.T
+        logits = self.mm(rmsnorm(x, w["output_norm.weight"], hp.eps), self.out_name)
         return logits if want_all else logits[0]
 
     def eval_tokens(self, ids, want_all=False):
