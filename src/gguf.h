@@ -24,6 +24,7 @@ struct gguf_kv {
     uint32_t        arr_type;    /* element type when type == GGUF_ARR */
     uint64_t        arr_n;       /* element count when type == GGUF_ARR */
     const uint8_t  *data;        /* scalar payload, or first array element, inside the mapping */
+    const struct gguf_str *arr_str; /* string arrays only: arr_n views, built at open (owned by the file) */
 };
 
 /* A tensor view into the mapping; never owns its data. ne[0] is the contiguous dimension. */
