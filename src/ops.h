@@ -18,12 +18,22 @@ struct vlkv_ops_ctx {
     void   *wbuf;        /* scratch for quantized activations / dequantized tiles, grown on demand */
     size_t  wbuf_size;
     int     use_blas;    /* 1: large GEMMs may go to OpenBLAS (VLKV_BLAS=0 in the environment disables) */
+    float  *att;         /* attention scores scratch: [n_threads][att_n] floats (kv_attend), grown on demand */
+    size_t  att_n;       /* floats per thread in att */
+    int     prefill_mode;/* 0 auto (measured rule below), 1 force BLAS, 2 force gemm kernels (VLKV_PREFILL env) */
 };
 
 void vlkv_ops_init(struct vlkv_ops_ctx *o, int n_threads);
 void vlkv_ops_free(struct vlkv_ops_ctx *o);
 /* Make sure o->wbuf holds at least `size` bytes; VLKV_ERR_OOM on failure. */
 vlkv_status vlkv_ops_reserve(struct vlkv_ops_ctx *o, size_t size);
+/* Make sure o->att holds n floats for each of the n_threads threads; VLKV_ERR_OOM on failure. */
+vlkv_status vlkv_ops_reserve_att(struct vlkv_ops_ctx *o, size_t n);
+/* Worst-case o->wbuf bytes vlkv_matmul needs for W and n_tok activation rows (reserve it once
+ * at init so the forward never allocates). */
+size_t vlkv_matmul_wsize(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok);
+/* Which prefill path vlkv_matmul takes for this shape: 0 = quantized gemv/gemm kernels, 1 = BLAS. */
+int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok);
 
 /* y[t][m] = sum_k W[m][k] * x[t][k] (+ bias[m] if bias != NULL), for t < n_tok.
  * W is ggml ne = [K, M] (row m contiguous). x: [n_tok][K], y: [n_tok][M], both F32.

@@ -1,0 +1,200 @@
+/* kv_cache.c - storage of the ragged per-layer KV cache and attention over it (kv_cache.h).
+ * Each layer's K and V are one anonymous private mapping of cap * row_bytes: the kernel backs a
+ * page only when it is first written, so reserving n_ctx slots costs address space, not RAM, and
+ * `bytes_used` (len slots) is what the cache really holds. Compaction (kv_compact.c) may give
+ * whole freed pages back with vlkv_kv_release_tail().
+ * Attention (vlkv_kv_attend) is plain two-pass softmax per (query head, query): scores over the
+ * layer's own slots, max-subtract, exp, normalise, hand the row to the policy's observer, then
+ * out = sum_j p_j V_j. Parallel over query heads (the observer contract). */
+#define _DEFAULT_SOURCE   /* MAP_ANONYMOUS, MADV_DONTNEED */
+#include "kv_cache.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "llama.h"
+#include "types.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+static void *map_zeroed(size_t bytes) {
+    if (bytes == 0) return NULL;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap(void *p, size_t bytes) {
+    if (p) munmap(p, bytes);
+}
+
+vlkv_status vlkv_kv_cache_init(struct vlkv_kv_cache *c, int32_t n_layer, int32_t n_head_kv, int32_t d_head,
+                               int32_t n_ctx, uint32_t type) {
+    vlkv_status st = VLKV_OK;
+    memset(c, 0, sizeof *c);
+    VLKV_CHECK(n_layer > 0 && n_head_kv > 0 && d_head > 0 && n_ctx > 0, VLKV_ERR_INVALID_ARG,
+               "kv cache: bad shape (n_layer %d, n_head_kv %d, d_head %d, n_ctx %d)", n_layer, n_head_kv,
+               d_head, n_ctx);
+    VLKV_CHECK(type == VLKV_TYPE_F16 || type == VLKV_TYPE_F32, VLKV_ERR_INVALID_ARG,
+               "kv cache: storage type must be F16 or F32, not %s", vlkv_type_name(type));
+    c->n_layer = n_layer;
+    c->n_head_kv = n_head_kv;
+    c->d_head = d_head;
+    c->type = type;
+    c->n_ctx = n_ctx;
+    c->row_bytes = (size_t)n_head_kv * d_head * (type == VLKV_TYPE_F16 ? 2 : 4);
+    c->layers = calloc((size_t)n_layer, sizeof *c->layers);
+    VLKV_CHECK(c->layers, VLKV_ERR_OOM, "kv cache: out of memory");
+    size_t bytes;
+    VLKV_CHECK(vlkv_mul_ok(c->row_bytes, (size_t)n_ctx, &bytes), VLKV_ERR_OOM,
+               "kv cache: %d slots of %zu bytes overflow", n_ctx, c->row_bytes);
+    for (int32_t il = 0; il < n_layer; il++) {
+        struct vlkv_kv_layer *L = &c->layers[il];
+        L->cap = n_ctx;
+        L->k = map_zeroed(bytes);
+        L->v = map_zeroed(bytes);
+        L->pos = calloc((size_t)n_ctx, sizeof *L->pos);
+        L->mod = calloc((size_t)n_ctx, sizeof *L->mod);
+        VLKV_CHECK(L->k && L->v && L->pos && L->mod, VLKV_ERR_OOM,
+                   "kv cache: cannot reserve %zu bytes for layer %d", 2 * bytes, il);
+    }
+    return VLKV_OK;
+fail:
+    vlkv_kv_cache_free(c);
+    return st;
+}
+
+void vlkv_kv_cache_free(struct vlkv_kv_cache *c) {
+    if (!c) return;
+    if (c->layers) {
+        for (int32_t il = 0; il < c->n_layer; il++) {
+            struct vlkv_kv_layer *L = &c->layers[il];
+            unmap(L->k, c->row_bytes * (size_t)L->cap);
+            unmap(L->v, c->row_bytes * (size_t)L->cap);
+            free(L->pos);
+            free(L->mod);
+        }
+        free(c->layers);
+    }
+    memset(c, 0, sizeof *c);
+}
+
+void vlkv_kv_release_tail(struct vlkv_kv_cache *c, int32_t il) {
+    struct vlkv_kv_layer *L = &c->layers[il];
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    const size_t used = VLKV_ALIGN_UP(c->row_bytes * (size_t)L->len, page);
+    const size_t cap = c->row_bytes * (size_t)L->cap;
+    if (used >= cap) return;
+    /* MADV_DONTNEED on private anonymous memory: pages read back as zero, RSS drops */
+    madvise((uint8_t *)L->k + used, VLKV_ALIGN_UP(cap, page) - used, MADV_DONTNEED);
+    madvise((uint8_t *)L->v + used, VLKV_ALIGN_UP(cap, page) - used, MADV_DONTNEED);
+}
+
+void vlkv_kv_cache_clear(struct vlkv_kv_cache *c) {
+    for (int32_t il = 0; il < c->n_layer; il++) {
+        c->layers[il].len = 0;
+        vlkv_kv_release_tail(c, il);
+    }
+}
+
+vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, const float *v, int32_t n,
+                           const int32_t *pos, const uint8_t *mod) {
+    if (il < 0 || il >= c->n_layer) return vlkv_error(VLKV_ERR_INVALID_ARG, "kv append: layer %d of %d", il, c->n_layer);
+    struct vlkv_kv_layer *L = &c->layers[il];
+    if (n < 0 || L->len + n > L->cap)
+        return vlkv_error(VLKV_ERR_CONTEXT_FULL,
+                          "kv cache full: layer %d holds %d of %d slots, cannot append %d more", il, L->len,
+                          L->cap, n);
+    const int64_t ne = (int64_t)c->n_head_kv * c->d_head;
+    if (c->type == VLKV_TYPE_F16) {
+        const struct vlkv_kernels *kt = vlkv_kernels_get();
+        vlkv_f16 *kd = (vlkv_f16 *)L->k + (size_t)L->len * ne;
+        vlkv_f16 *vd = (vlkv_f16 *)L->v + (size_t)L->len * ne;
+        kt->f32_to_f16(k, kd, ne * n);
+        kt->f32_to_f16(v, vd, ne * n);
+    } else {
+        memcpy((float *)L->k + (size_t)L->len * ne, k, (size_t)(ne * n) * sizeof(float));
+        memcpy((float *)L->v + (size_t)L->len * ne, v, (size_t)(ne * n) * sizeof(float));
+    }
+    for (int32_t i = 0; i < n; i++) {
+        L->pos[L->len + i] = pos ? pos[i] : L->len + i;
+        L->mod[L->len + i] = mod ? mod[i] : (uint8_t)VLKV_MOD_SYSTEM;
+    }
+    L->len += n;
+    return VLKV_OK;
+}
+
+void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il, const float *q,
+                    int32_t n_q, int32_t n_head, float *out, const struct vlkv_attn_observer *obs) {
+    const struct vlkv_kv_layer *L = &c->layers[il];
+    const struct vlkv_kernels *kt = o->k;
+    const int32_t d = c->d_head;
+    const int32_t len = L->len;
+    VLKV_ASSERT(n_q <= len && n_head % c->n_head_kv == 0);
+    /* Scratch: one score row of `len` floats per thread. Reserved at context init for n_ctx, so
+     * this only allocates when the function is used stand-alone (tests, tools). */
+    if (vlkv_ops_reserve_att(o, (size_t)len) != VLKV_OK) VLKV_ASSERT(!"out of memory for attention scores");
+    const int32_t group = n_head / c->n_head_kv;
+    const int64_t ldq = (int64_t)n_head * d;
+    const int64_t ldk = (int64_t)c->n_head_kv * d;
+    const float scale = 1.0f / sqrtf((float)d);
+    const int f16 = c->type == VLKV_TYPE_F16;
+    /* Parallel over query heads: observer calls with the same ih never run concurrently.
+     * With fewer heads than threads (tiny models) the rest idle, which is fine. */
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_head > 1 && (int64_t)n_q * len >= 256)
+    for (int32_t h = 0; h < n_head; h++) {
+#ifdef _OPENMP
+        float *s = o->att + (size_t)omp_get_thread_num() * o->att_n;
+#else
+        float *s = o->att;
+#endif
+        const int64_t kvo = (int64_t)(h / group) * d;
+        for (int32_t i = 0; i < n_q; i++) {
+            const float *qi = q + (int64_t)i * ldq + (int64_t)h * d;
+            float *oi = out + (int64_t)i * ldq + (int64_t)h * d;
+            const int32_t n_keys = len - n_q + i + 1;   /* causal: up to and including its own slot */
+            float mx = -INFINITY;
+            if (f16) {
+                const vlkv_f16 *K = (const vlkv_f16 *)L->k + kvo;
+                for (int32_t j = 0; j < n_keys; j++) {
+                    s[j] = kt->dot_f16_f32(d, K + (int64_t)j * ldk, qi) * scale;
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+            } else {
+                const float *K = (const float *)L->k + kvo;
+                for (int32_t j = 0; j < n_keys; j++) {
+                    s[j] = kt->dot_f32(d, K + (int64_t)j * ldk, qi) * scale;
+                    mx = s[j] > mx ? s[j] : mx;
+                }
+            }
+            const float inv = 1.0f / kt->softmax_exp_f32(n_keys, s, mx);
+            for (int32_t j = 0; j < n_keys; j++) s[j] *= inv;
+            if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[n_keys - 1], n_keys - 1, s, n_keys);
+            memset(oi, 0, (size_t)d * sizeof(float));
+            if (f16) {
+                const vlkv_f16 *V = (const vlkv_f16 *)L->v + kvo;
+                for (int32_t j = 0; j < n_keys; j++) kt->axpy_f16(d, s[j], V + (int64_t)j * ldk, oi);
+            } else {
+                const float *V = (const float *)L->v + kvo;
+                for (int32_t j = 0; j < n_keys; j++) kt->axpy_f32(d, s[j], V + (int64_t)j * ldk, oi);
+            }
+        }
+    }
+}
+
+size_t vlkv_kv_bytes_used(const struct vlkv_kv_cache *c) {
+    size_t n = 0;
+    for (int32_t il = 0; il < c->n_layer; il++) n += (size_t)c->layers[il].len;
+    return 2 * n * c->row_bytes;
+}
+
+size_t vlkv_kv_bytes_reserved(const struct vlkv_kv_cache *c) {
+    size_t n = 0;
+    for (int32_t il = 0; il < c->n_layer; il++) n += (size_t)c->layers[il].cap;
+    return 2 * n * c->row_bytes;
+}

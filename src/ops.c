@@ -1,0 +1,393 @@
+/* ops.c - threaded CPU operators over the simd/ kernel table (see ops.h).
+ * Threading: every op splits its output rows statically over o->n_threads OpenMP threads, so a
+ * given thread count always gives the same reduction order (golden tests stay exact). Kernels are
+ * single-threaded and take row ranges. OpenBLAS is only called outside OpenMP regions.
+ * Scratch lives in o->wbuf / o->att, reserved once by the caller (vlkv_matmul_wsize), so the
+ * decode loop does not allocate after warm-up. */
+#include "ops.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "types.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#ifdef VLKV_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#ifdef _OPENMP
+static int thread_id(void) { return omp_get_thread_num(); }
+static int thread_count(void) { return omp_get_num_threads(); }
+#else
+static int thread_id(void) { return 0; }
+static int thread_count(void) { return 1; }
+#endif
+
+/* ---- context ------------------------------------------------------------------------------ */
+
+void vlkv_ops_init(struct vlkv_ops_ctx *o, int n_threads) {
+    memset(o, 0, sizeof *o);
+    o->k = vlkv_kernels_get();
+    o->n_threads = n_threads > 0 ? n_threads : vlkv_n_cores();
+#ifdef VLKV_HAVE_BLAS
+    const char *e = getenv("VLKV_BLAS");
+    o->use_blas = !(e && e[0] == '0');
+    /* Once, outside any OpenMP region: OpenBLAS gets the same thread count as our ops. */
+    openblas_set_num_threads(o->n_threads);
+#endif
+    const char *pm = getenv("VLKV_PREFILL");
+    if (pm && !strcmp(pm, "blas")) o->prefill_mode = 1;
+    if (pm && !strcmp(pm, "gemm")) o->prefill_mode = 2;
+}
+
+void vlkv_ops_free(struct vlkv_ops_ctx *o) {
+    if (!o) return;
+    vlkv_free_aligned(o->wbuf);
+    vlkv_free_aligned(o->att);
+    o->wbuf = NULL;
+    o->att = NULL;
+    o->wbuf_size = 0;
+    o->att_n = 0;
+}
+
+vlkv_status vlkv_ops_reserve(struct vlkv_ops_ctx *o, size_t size) {
+    if (size <= o->wbuf_size) return VLKV_OK;
+    void *p = vlkv_malloc_aligned(size);
+    if (!p) return vlkv_error(VLKV_ERR_OOM, "ops: cannot allocate %zu bytes of scratch", size);
+    vlkv_free_aligned(o->wbuf);
+    o->wbuf = p;
+    o->wbuf_size = size;
+    return VLKV_OK;
+}
+
+vlkv_status vlkv_ops_reserve_att(struct vlkv_ops_ctx *o, size_t n) {
+    if (n <= o->att_n) return VLKV_OK;
+    n = VLKV_ALIGN_UP(n, 16);   /* keep each thread's row on its own cache lines */
+    size_t bytes;
+    if (!vlkv_mul_ok(n * sizeof(float), (size_t)o->n_threads, &bytes))
+        return vlkv_error(VLKV_ERR_OOM, "ops: attention scratch size overflows");
+    float *p = vlkv_malloc_aligned(bytes);
+    if (!p) return vlkv_error(VLKV_ERR_OOM, "ops: cannot allocate %zu bytes of attention scratch", bytes);
+    vlkv_free_aligned(o->att);
+    o->att = p;
+    o->att_n = n;
+    return VLKV_OK;
+}
+
+/* ---- matmul --------------------------------------------------------------------------------- */
+
+/* Rows [r0, r1) of thread ith out of nth for nr rows, split in multiples of `align` rows
+ * (ggml's dr = (nr + nth - 1) / nth, rounded so gemm tiles stay whole). */
+static void split_rows(int64_t nr, int ith, int nth, int64_t align, int64_t *r0, int64_t *r1) {
+    int64_t dr = (nr + nth - 1) / nth;
+    dr = (dr + align - 1) / align * align;
+    *r0 = VLKV_MIN(nr, dr * ith);
+    *r1 = VLKV_MIN(nr, *r0 + dr);
+}
+
+/* Rows of dequantized weights per BLAS tile: ~2 MB of F32 so the tile stays in the L2/L3 while
+ * sgemm packs it, at least 64 rows so sgemm's N dimension is not starved. */
+static int64_t blas_tile_rows(int64_t K, int64_t M) {
+    int64_t tm = (int64_t)((2u << 20) / ((size_t)K * sizeof(float)));
+    tm = VLKV_MAX(64, tm / 64 * 64);
+    return VLKV_MIN(tm, M);
+}
+
+/* Prefill rule. Measured on this machine (AMD EPYC, 2 cores, AVX2; pp of 512 tokens,
+ * K = 2048, M = 5632, both threads; see bench numbers in the comment of vlkv_matmul_uses_blas).
+ * F32 / F16 / BF16 weights: OpenBLAS sgemm (on dequantized tiles for F16/BF16) wins clearly.
+ * Quantized weights: the int8 gemm kernels win when the table has an ISA gemm for the type. */
+int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
+#ifdef VLKV_HAVE_BLAS
+    if (!o->use_blas) return 0;
+    if (n_tok < 32 || W->ne[0] < 32 || W->ne[1] < 32) return 0;
+    if (o->prefill_mode == 1) return 1;
+    if (o->prefill_mode == 2) return o->k->gemm[W->type] == NULL;
+    switch (W->type) {
+    case VLKV_TYPE_F32:
+    case VLKV_TYPE_F16:
+    case VLKV_TYPE_BF16:
+        return 1;
+    default:
+        /* quantized: the reference gemm is a plain loop; only an ISA kernel beats sgemm */
+        return o->k->isa == VLKV_ISA_REF || o->k->gemm[W->type] == NULL;
+    }
+#else
+    (void)o; (void)W; (void)n_tok;
+    return 0;
+#endif
+}
+
+size_t vlkv_matmul_wsize(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
+    const struct vlkv_type_traits *tr = vlkv_type_traits_get(W->type);
+    if (!tr) return 0;
+    int64_t K = W->ne[0], M = W->ne[1];
+    if (vlkv_matmul_uses_blas(o, W, n_tok)) {
+        if (W->type == VLKV_TYPE_F32) return 0;
+        return (size_t)blas_tile_rows(K, M) * (size_t)K * sizeof(float);
+    }
+    if (tr->vec_dot_type == VLKV_TYPE_F32) return 0;
+    return (size_t)n_tok * vlkv_row_size(tr->vec_dot_type, K);
+}
+
+#ifdef VLKV_HAVE_BLAS
+static void matmul_blas(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, const float *x, int64_t n_tok,
+                        float *y) {
+    const int64_t K = W->ne[0], M = W->ne[1];
+    const uint8_t *w = W->data;
+    if (W->type == VLKV_TYPE_F32) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)M, (int)K, 1.0f, x, (int)K,
+                    (const float *)w, (int)(W->nb[1] / sizeof(float)), 0.0f, y, (int)M);
+        return;
+    }
+    void (*to_float)(const void *, float *, int64_t) = o->k->to_float[W->type];
+    if (!to_float) to_float = vlkv_type_traits_get(W->type)->to_float;
+    const int64_t tm = blas_tile_rows(K, M);
+    float *tile = o->wbuf;
+    for (int64_t r0 = 0; r0 < M; r0 += tm) {
+        const int64_t nr = VLKV_MIN(tm, M - r0);
+        /* dequantize the tile in parallel, then one sgemm over it (OpenBLAS threads itself) */
+#pragma omp parallel for schedule(static) num_threads(o->n_threads)
+        for (int64_t r = 0; r < nr; r++) to_float(w + (size_t)(r0 + r) * W->nb[1], tile + r * K, K);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)nr, (int)K, 1.0f, x, (int)K,
+                    tile, (int)K, 0.0f, y + r0, (int)M);
+    }
+}
+#endif
+
+/* Fallback when a table has a vec_dot but no gemv: one dot per output. */
+static void gemv_by_dot(vlkv_vec_dot_fn dot, int64_t K, int64_t nr, float *s, const uint8_t *w, size_t ws,
+                        const void *xq) {
+    for (int64_t r = 0; r < nr; r++) dot(K, &s[r], w + (size_t)r * ws, xq);
+}
+
+vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, const struct vlkv_tensor *bias,
+                        const float *x, int64_t n_tok, float *y) {
+    const struct vlkv_type_traits *tr = vlkv_type_traits_get(W->type);
+    if (!tr || !tr->supported)
+        return vlkv_error(VLKV_ERR_UNSUPPORTED, "matmul: tensor '%s' has unsupported type %s", W->name,
+                          vlkv_type_name(W->type));
+    const int64_t K = W->ne[0], M = W->ne[1];
+    if (K % tr->blck != 0)
+        return vlkv_error(VLKV_ERR_FORMAT, "matmul: tensor '%s' row of %lld is not a multiple of %d", W->name,
+                          (long long)K, (int)tr->blck);
+    if (n_tok <= 0) return VLKV_OK;
+    vlkv_status st = vlkv_ops_reserve(o, vlkv_matmul_wsize(o, W, n_tok));
+    if (st != VLKV_OK) return st;
+
+#ifdef VLKV_HAVE_BLAS
+    if (vlkv_matmul_uses_blas(o, W, n_tok)) {
+        matmul_blas(o, W, x, n_tok, y);
+        goto add_bias;
+    }
+#endif
+    {
+        const struct vlkv_kernels *k = o->k;
+        const enum vlkv_type vdt = tr->vec_dot_type;
+        const size_t rs = vlkv_row_size(vdt, K);
+        vlkv_gemv_fn gemv = k->gemv[W->type];
+        vlkv_gemm_fn gemm = k->gemm[W->type];
+        vlkv_vec_dot_fn dot = k->vec_dot[W->type];
+        if (!gemv && !dot)
+            return vlkv_error(VLKV_ERR_UNSUPPORTED, "matmul: no %s kernel for tensor '%s'",
+                              vlkv_type_name(W->type), W->name);
+        const void *xq = x;
+        if (vdt != VLKV_TYPE_F32) {
+            void (*from_float)(const float *, void *, int64_t) = k->from_float[vdt];
+            if (!from_float) from_float = vlkv_type_traits_get(vdt)->from_float;
+            uint8_t *q = o->wbuf;
+            /* activations are converted once; the weights then stream through once per tile */
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1)
+            for (int64_t t = 0; t < n_tok; t++) from_float(x + t * K, q + (size_t)t * rs, K);
+            xq = q;
+        }
+        const uint8_t *w = W->data;
+        const size_t ws = W->nb[1];
+#pragma omp parallel num_threads(o->n_threads)
+        {
+            int64_t r0, r1;
+            split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);
+            if (r1 > r0) {
+                if (n_tok > 1 && gemm) {
+                    gemm(K, r1 - r0, n_tok, y + r0, (size_t)M, w + (size_t)r0 * ws, ws, xq, rs);
+                } else {
+                    for (int64_t t = 0; t < n_tok; t++) {
+                        const void *xt = (const uint8_t *)xq + (size_t)t * rs;
+                        if (gemv) gemv(K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
+                        else gemv_by_dot(dot, K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
+                    }
+                }
+            }
+        }
+    }
+#ifdef VLKV_HAVE_BLAS
+add_bias:
+#endif
+    if (bias) {
+        if (bias->type != VLKV_TYPE_F32 || bias->ne[0] != M)
+            return vlkv_error(VLKV_ERR_FORMAT, "matmul: bias '%s' must be F32 [%lld]", bias->name, (long long)M);
+        const float *b = bias->data;
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t m = 0; m < M; m++) y[t * M + m] += b[m];
+    }
+    return VLKV_OK;
+}
+
+void vlkv_get_row(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *t, int64_t row, float *out) {
+    const uint8_t *src = (const uint8_t *)t->data + (size_t)row * t->nb[1];
+    if (t->type == VLKV_TYPE_F32) {
+        memcpy(out, src, (size_t)t->ne[0] * sizeof(float));
+        return;
+    }
+    void (*to_float)(const void *, float *, int64_t) = o->k->to_float[t->type];
+    if (!to_float) to_float = vlkv_type_traits_get(t->type)->to_float;
+    to_float(src, out, t->ne[0]);
+}
+
+/* ---- norms, rope, activations --------------------------------------------------------------- */
+
+void vlkv_rmsnorm(struct vlkv_ops_ctx *o, const float *x, const float *w, float eps, int64_t n_rows, int64_t n,
+                  float *y) {
+    const struct vlkv_kernels *k = o->k;
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+    for (int64_t r = 0; r < n_rows; r++) k->rmsnorm_f32(n, x + r * n, w, eps, y + r * n);
+}
+
+void vlkv_layernorm(struct vlkv_ops_ctx *o, const float *x, const float *w, const float *b, float eps,
+                    int64_t n_rows, int64_t n, float *y) {
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+    for (int64_t r = 0; r < n_rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        double sum = 0, sum2 = 0;
+        for (int64_t i = 0; i < n; i++) sum += xr[i];
+        const double mean = sum / (double)n;
+        for (int64_t i = 0; i < n; i++) {
+            double d = xr[i] - mean;
+            sum2 += d * d;
+        }
+        const float inv = (float)(1.0 / sqrt(sum2 / (double)n + eps));
+        const float meanf = (float)mean;
+        for (int64_t i = 0; i < n; i++) {
+            float v = (xr[i] - meanf) * inv;
+            if (w) v *= w[i];
+            if (b) v += b[i];
+            yr[i] = v;
+        }
+    }
+}
+
+/* NORM RoPE (llama.cpp mode 0): rotate adjacent pairs (x[2i], x[2i+1]) of each head by
+ * θ_i = p · freq_scale · base^(−2i/n_rot). θ is computed like ggml's rope_cache_init: θ_0 = p·freq_scale,
+ * θ_{i+1} = θ_i · base^(−2/n_rot) in float, so our rotations match llama.cpp's to the last bit of θ
+ * (the difference to pow() is a few ulp of θ). Dimensions ≥ n_rot are left unrotated. The sin/cos
+ * table is built once per row and shared by all heads. */
+#define ROPE_MAX_PAIRS 512
+void vlkv_rope_norm(struct vlkv_ops_ctx *o, float *x, int64_t n_rows, int n_head, int d_head, int n_rot,
+                    const int32_t *pos, float freq_base, float freq_scale) {
+    VLKV_ASSERT(n_rot % 2 == 0 && n_rot <= d_head && n_rot / 2 <= ROPE_MAX_PAIRS);
+    const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+    for (int64_t r = 0; r < n_rows; r++) {
+        float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
+        float theta = (float)pos[r] * freq_scale;
+        for (int i = 0; i < n_rot / 2; i++) {
+            cs[i] = cosf(theta);
+            sn[i] = sinf(theta);
+            theta *= theta_scale;
+        }
+        float *xr = x + r * (int64_t)n_head * d_head;
+        for (int h = 0; h < n_head; h++) {
+            float *xh = xr + (int64_t)h * d_head;
+            for (int i = 0; i < n_rot / 2; i++) {
+                const float x0 = xh[2 * i], x1 = xh[2 * i + 1];
+                xh[2 * i]     = x0 * cs[i] - x1 * sn[i];
+                xh[2 * i + 1] = x0 * sn[i] + x1 * cs[i];
+            }
+        }
+    }
+}
+
+/* Element-wise ops: split into contiguous chunks; threads only pay off for large n. */
+#define EW_CHUNK 16384
+
+void vlkv_silu_mul(struct vlkv_ops_ctx *o, const float *g, const float *u, int64_t n, float *y) {
+    const struct vlkv_kernels *k = o->k;
+    const int64_t nc = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (nc > 1)
+    for (int64_t c = 0; c < nc; c++) {
+        const int64_t i0 = c * EW_CHUNK, m = VLKV_MIN(EW_CHUNK, n - i0);
+        k->silu_mul_f32(m, g + i0, u + i0, y + i0);
+    }
+}
+
+void vlkv_gelu_erf(struct vlkv_ops_ctx *o, float *x, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+    for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+}
+
+void vlkv_gelu_tanh(struct vlkv_ops_ctx *o, float *x, int64_t n) {
+    const float c = 0.79788456080286536f; /* sqrt(2/pi) */
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+    for (int64_t i = 0; i < n; i++) {
+        const float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void vlkv_gelu_quick(struct vlkv_ops_ctx *o, float *x, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
+}
+
+void vlkv_add(struct vlkv_ops_ctx *o, float *y, const float *x, int64_t n) {
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+    for (int64_t i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* ---- dense attention (ViT) -------------------------------------------------------------------- */
+
+/* Blocked online softmax (flash-attention style): keys in blocks of ATT_BLK, running max m and sum
+ * l per query; the output accumulator is rescaled when the max grows. No scratch beyond the stack. */
+#define ATT_BLK 128
+void vlkv_attention_dense(struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v, int64_t n,
+                          int n_head, int d_head, float *out) {
+    const struct vlkv_kernels *kt = o->k;
+    const int64_t ld = (int64_t)n_head * d_head;
+    const float scale = 1.0f / sqrtf((float)d_head);
+    const int64_t n_work = n * n_head;
+#pragma omp parallel for schedule(static) num_threads(o->n_threads)
+    for (int64_t wi = 0; wi < n_work; wi++) {
+        const int h = (int)(wi % n_head);
+        const int64_t i = wi / n_head;
+        const float *qi = q + i * ld + (int64_t)h * d_head;
+        float *oi = out + i * ld + (int64_t)h * d_head;
+        float s[ATT_BLK];
+        float m = -INFINITY;
+        double l = 0;
+        memset(oi, 0, (size_t)d_head * sizeof(float));
+        for (int64_t j0 = 0; j0 < n; j0 += ATT_BLK) {
+            const int64_t nb = VLKV_MIN(ATT_BLK, n - j0);
+            float bm = -INFINITY;
+            for (int64_t j = 0; j < nb; j++) {
+                s[j] = kt->dot_f32(d_head, k + (j0 + j) * ld + (int64_t)h * d_head, qi) * scale;
+                if (s[j] > bm) bm = s[j];
+            }
+            if (bm > m) {
+                const float c = expf(m - bm);   /* 0 on the first block */
+                for (int d = 0; d < d_head; d++) oi[d] *= c;
+                l *= c;
+                m = bm;
+            }
+            l += kt->softmax_exp_f32(nb, s, m);
+            for (int64_t j = 0; j < nb; j++) kt->axpy_f32(d_head, s[j], v + (j0 + j) * ld + (int64_t)h * d_head, oi);
+        }
+        const float inv = (float)(1.0 / l);
+        for (int d = 0; d < d_head; d++) oi[d] *= inv;
+    }
+}
