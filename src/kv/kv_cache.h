@@ -70,4 +70,43 @@ void vlkv_kv_compact(struct vlkv_kv_cache *c, int32_t il, const int32_t *keep, i
 /* Remove the one slot `idx` of layer il; later slots shift left (FIFO eviction at a fixed index). */
 void vlkv_kv_remove(struct vlkv_kv_cache *c, int32_t il, int32_t idx);
 
+/* Merge (Elastic Cache, kv-lvlm-methods.md §3.3): output slot i (i < n_keep) becomes the element-wise
+ * mean of the rows of slot keep[i] and of the source slots src[src_off[i] .. src_off[i+1]) (a slot
+ * listed twice counts twice), for K and V and every KV head; pos/mod of output i are those of keep[i].
+ * keep[] strictly increasing; sources may be anywhere in [0, len). Means are taken in F32 and rounded
+ * back to the storage type. tmp: scratch of at least n_keep * n_head_kv * d_head * 2 floats (or NULL:
+ * allocated here; VLKV_ERR_OOM if that fails). src_off == NULL is plain compaction. */
+vlkv_status vlkv_kv_merge(struct vlkv_kv_cache *c, int32_t il, const int32_t *keep, int32_t n_keep,
+                          const int32_t *src_off, const int32_t *src, float *tmp);
+/* Contiguous-run form: output i = mean of slots [run[i], run[i+1]), keeping the pos/mod of anchor[i]
+ * (run[0] = first merged slot, runs increasing and disjoint; slots outside every run are dropped). */
+vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_t *anchor, const int32_t *run,
+                               int32_t n_out, float *tmp);
+
+/* Give the pages of layer il's K/V beyond `len` slots back to the OS (madvise DONTNEED on whole
+ * pages; contents past len become zero). Resident memory then follows the retained budget. */
+void vlkv_kv_release(struct vlkv_kv_cache *c, int32_t il);
+
+/* O(1) FIFO for fixed-point eviction (kv-lvlm-methods.md §1.4). Slots [0, p) are frozen; the slots
+ * [p, len) form a queue whose age order is kept in a ring of slot ids (ids[cap]). Evicting the oldest
+ * entry moves the newest slot (len-1) into the hole and shrinks len by one: one row copy instead of a
+ * memmove of the whole tail. Decode attention is a sum over slots, so the physical order of the queue
+ * does not matter; pos[] stays correct for every slot (new tokens are always appended at len, after
+ * all older positions, so causal masks of later multi-token appends stay valid). */
+struct vlkv_kv_fifo {
+    int32_t *ids;    /* [cap] ring of slot ids, oldest at head */
+    int32_t *where;  /* [cap] ring index of each queued slot id */
+    int32_t  cap;    /* >= the layer's slot capacity */
+    int32_t  head;   /* ring index of the oldest entry */
+    int32_t  n;      /* entries in the ring == len - p */
+    int32_t  p;      /* frozen prefix length (the fixed eviction index) */
+};
+/* Start a FIFO over slots [p, len) of a layer (slot order = age order). buf: [2 * cap] ints. */
+void vlkv_kv_fifo_init(struct vlkv_kv_fifo *f, int32_t *buf, int32_t cap, int32_t p, int32_t len);
+/* Register the slot just appended (len-1). */
+void vlkv_kv_fifo_push(struct vlkv_kv_fifo *f, int32_t slot);
+/* Evict the oldest FIFO entry of layer il (no-op if the FIFO is empty). Returns the evicted slot's
+ * original position, or -1. */
+int32_t vlkv_kv_fifo_evict(struct vlkv_kv_fifo *f, struct vlkv_kv_cache *c, int32_t il);
+
 #endif /* VLKV_KV_CACHE_H */

@@ -45,4 +45,12 @@ vlkv_status vlkv_kv_policy_compress(struct vlkv_kv_policy *pol, struct vlkv_kv_c
 /* After a generated token was appended and attended; n_total = positions processed so far. */
 vlkv_status vlkv_kv_policy_decode_step(struct vlkv_kv_policy *pol, struct vlkv_kv_cache *c, int32_t n_total);
 
+/* Give the policy the cache whose per-slot modality tags classify query rows (VL-Cache scores
+ * with the rows after the last IMAGE token). Call once after both exist (context init), before the
+ * prompt is evaluated; compress binds too, but then it is too late for the current prompt and
+ * VL-Cache falls back to the last prompt rows. */
+void vlkv_kv_policy_bind(struct vlkv_kv_policy *pol, const struct vlkv_kv_cache *c);
+/* Milliseconds spent in compress + decode steps since create / reset. */
+double vlkv_kv_policy_ms(const struct vlkv_kv_policy *pol);
+
 #endif /* VLKV_KV_POLICY_H */
