@@ -26,4 +26,35 @@ struct vlkv_clip_timings { double preprocess_ms, vision_ms, projector_ms; };
 vlkv_status vlkv_clip_encode(struct vlkv_clip *clip, struct vlkv_ops_ctx *o, const vlkv_image *img,
                              float *out, struct vlkv_clip_timings *t);
 
+/* ---- extensions for tests, goldens and benchmarks (clip.c) -------------------------------- */
+
+struct vlkv_clip_hparams {
+    int32_t image_size, patch_size;  /* clip.vision.image_size / patch_size */
+    int32_t n_patch_side;            /* image_size / patch_size */
+    int32_t n_patch;                 /* n_patch_side^2 = image tokens */
+    int32_t n_pos;                   /* n_patch + 1 (CLS) */
+    int32_t n_embd, n_ff, n_head, d_head;
+    int32_t n_layer;                 /* stored blocks (clip.vision.block_count) */
+    int32_t n_layer_run;             /* blocks run: n_layer, or n_layer - 1 in llamacpp_compat */
+    int32_t n_proj_hidden;           /* mm.0 output width */
+    int32_t n_embd_out;              /* mm.2 output width */
+    float   eps;
+    float   mean[3], std[3];
+    int     use_gelu;                /* 1: GELU (erf) in the ViT MLP, 0: quick-GELU */
+    int     legacy_ffn_names;        /* 1: ffn_down holds fc1 (the converter's swapped names) */
+    int     llamacpp_compat;
+};
+
+const struct vlkv_clip_hparams *vlkv_clip_get_hparams(const struct vlkv_clip *clip);
+
+/* Encode already-preprocessed pixels [3][image_size][image_size]. If vit_out != NULL it
+ * receives the ViT output with CLS dropped, [n_patch][n_embd] (input of the projector);
+ * out (may be NULL to stop after the ViT) receives [n_patch][n_embd_out]. */
+vlkv_status vlkv_clip_encode_pixels(struct vlkv_clip *clip, struct vlkv_ops_ctx *o, const float *pixels,
+                                    float *vit_out, float *out, struct vlkv_clip_timings *t);
+
+/* The preprocessing this clip applies (image_size, mean/std of the file, LLaVA or mtmd mode). */
+struct vlkv_preproc;   /* image.h */
+void vlkv_clip_preproc_params(const struct vlkv_clip *clip, struct vlkv_preproc *out);
+
 #endif /* VLKV_CLIP_H */
