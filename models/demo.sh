@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job, from a clean checkout: install packages, build vlkv, and describe a shipped image
+# with the shipped tiny LLaVA under PrefixKV keeping 20% of the prompt KV cache.
+#   bash models/demo.sh [IMAGE] [extra vlkv run flags...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tests/deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target vlkv >/dev/null
+img=${1:-}
+[ -n "$img" ] && shift
+if [ -z "$img" ]; then img=$(ls models/samples/*.png | head -n 1); fi
+set -x
+./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
+    --image "$img" -p "Describe this image in detail." \
+    --kv-policy prefixkv --kv-budget 0.2 --kv-stats "$@"
