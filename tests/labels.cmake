@@ -1,2 +1,4 @@
 # ctest labels per test executable (default: unit). Labels: unit kernel golden vulkan slow
 set(VLKV_TEST_LABELS_test_kernels "unit;kernel")
+set(VLKV_TEST_LABELS_test_vk_ops "vulkan")
+set(VLKV_TEST_LABELS_test_eval_e2e "golden")

@@ -177,6 +177,10 @@ static const char *parse_sample(const char *line, size_t len, const char *data_p
                       *t = vlkv_json_get(j, "type");
     if (a && a->type == JSON_STR) s->answer = dupstr(a->str);
     if (r && r->type == JSON_STR) s->reference = dupstr(r->str);
+    else {   /* a ground-truth description serves as the user reference for ROUGE-L */
+        const struct json *d = vlkv_json_get(j, "description");
+        if (d && d->type == JSON_STR) s->reference = dupstr(d->str);
+    }
     if (t && t->type == JSON_STR) s->type = dupstr(t->str);
 out:
     vlkv_json_free(j);
