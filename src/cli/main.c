@@ -15,6 +15,7 @@ static const struct command commands[] = {
     {"run",     cmd_run,     "describe images / answer a prompt, with a KV policy"},
     {"bench",   cmd_bench,   "llama-bench style pp/tg speed rows against bandwidth and sgemm"},
     {"eval",    cmd_eval,    "quality of KV policies x budgets: PPL, ROUGE-L, accuracy, bytes, speed"},
+    {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
     {"info",    cmd_info,    "print a GGUF file's metadata and tensor table"},
 };
 

@@ -1,0 +1,12 @@
+/* common.glsl - included by every shader: extensions, 16-bit storage helpers.
+ * All arithmetic is fp32; f16 data is read through 16-bit storage (storageBuffer16BitAccess,
+ * required by the host) and converted with unpackHalf2x16, so shaderFloat16 is not needed. */
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_int16 : require
+#extension GL_EXT_control_flow_attributes : enable
+
+float h2f(uint h) { return unpackHalf2x16(h).x; }
+uint  f2h(float f) { return packHalf2x16(vec2(f, 0.0)) & 0xFFFFu; }
+
+/* workgroup size: specialization constant 0 (x) and 1 (y) */
+layout(constant_id = 0) const uint BLOCK_SIZE = 64;

@@ -1,0 +1,33 @@
+#version 450
+//! variants: f32:A_F32 f16:A_F16 q4_0:A_Q4_0 q8_0:A_Q8_0 q4_K:A_Q4_K q5_K:A_Q5_K q6_K:A_Q6_K
+/* matvec.comp - y[c][m] = sum_k W[m][k] x[c][k] (decode). One workgroup per (row m, column c);
+ * invocations stride over the row's chunks, dequantizing in registers, then a shared-memory
+ * tree reduction. */
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(push_constant) uniform PC { uint K; uint M; uint n_cols; uint pad; } pc;
+layout(std430, binding = 1) readonly buffer X { float x[]; };
+layout(std430, binding = 2) writeonly buffer Y { float y[]; };
+#define WANT_DOT_CHUNK
+#include "dequant.glsl"
+
+shared float red[BLOCK_SIZE];
+
+void main() {
+    const uint row = gl_WorkGroupID.x, col = gl_WorkGroupID.y, tid = gl_LocalInvocationID.x;
+    const uint nb = pc.K / QK;
+    float acc = 0.0;
+    for (uint g = tid; g < nb * NCH; g += BLOCK_SIZE) {
+        uint b = g / NCH;
+        acc += dot_chunk(row * nb + b, g - b * NCH, col * pc.K + b * QK);
+    }
+    red[tid] = acc;
+    barrier();
+    for (uint s = BLOCK_SIZE / 2u; s > 0u; s >>= 1) {
+        if (tid < s) red[tid] += red[tid + s];
+        barrier();
+    }
+    if (tid == 0u) y[col * pc.M + row] = red[0];
+}
