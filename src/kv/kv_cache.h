@@ -78,10 +78,11 @@ void vlkv_kv_remove(struct vlkv_kv_cache *c, int32_t il, int32_t idx);
  * allocated here; VLKV_ERR_OOM if that fails). src_off == NULL is plain compaction. */
 vlkv_status vlkv_kv_merge(struct vlkv_kv_cache *c, int32_t il, const int32_t *keep, int32_t n_keep,
                           const int32_t *src_off, const int32_t *src, float *tmp);
-/* Contiguous-run form: output i = mean of slots [run[i], run[i+1]), keeping the pos/mod of anchor[i]
- * (run[0] = first merged slot, runs increasing and disjoint; slots outside every run are dropped). */
-vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_t *anchor, const int32_t *run,
-                               int32_t n_out, float *tmp);
+/* Run form (Elastic's buckets): output i = mean of slots [run_b[i], run_e[i]), keeping the pos/mod
+ * of anchor[i] in [run_b[i], run_e[i]). Runs are disjoint and increasing; slots outside every
+ * run are dropped. */
+vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                               const int32_t *run_e, int32_t n_out);
 
 /* Give the pages of layer il's K/V beyond `len` slots back to the OS (madvise DONTNEED on whole
  * pages; contents past len become zero). Resident memory then follows the retained budget. */

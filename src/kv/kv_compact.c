@@ -131,8 +131,8 @@ vlkv_status vlkv_kv_merge(struct vlkv_kv_cache *c, int32_t il, const int32_t *ke
     return VLKV_OK;
 }
 
-vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_t *anchor, const int32_t *run,
-                               int32_t n_out, float *tmp) {
+vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                               const int32_t *run_e, int32_t n_out) {
     struct vlkv_kv_layer *L = &c->layers[il];
     const int32_t d = c->n_head_kv * c->d_head;
     const size_t rb = c->row_bytes;
@@ -143,12 +143,12 @@ vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_
         free(acc);
         return vlkv_error(VLKV_ERR_OOM, "kv merge: out of memory");
     }
-    (void)tmp;
     /* Runs are disjoint and increasing, and output i lands at slot i <= run[i]: everything output i
      * reads (slots run[i] .. run[i+1]-1) is at or after slot i and was not written yet. */
     for (int32_t i = 0; i < n_out; i++) {
-        const int32_t b = run[i], e = run[i + 1];
+        const int32_t b = run_b[i], e = run_e[i];
         VLKV_ASSERT(b >= i && e > b && e <= L->len && anchor[i] >= b && anchor[i] < e);
+        VLKV_ASSERT(i == 0 || b >= run_e[i - 1]);
         const int32_t apos = L->pos[anchor[i]];
         const uint8_t amod = L->mod[anchor[i]];
         if (e - b == 1) {

@@ -207,7 +207,8 @@ vlkv_status vlkv_kv_policy_create(const char *name, const struct vlkv_kv_policy_
     const int keeps_all = pol->budget_tokens == 0 && pol->budget >= 1.0f;
     unsigned need = keeps_all ? 0u : (it->need_prefill | it->need_decode);
     int32_t window = it->stats_window ? it->stats_window(pol) : 1;
-    if (need) VLKV_TRY(vlkv_kv_stats_init(&pol->stats, need, s->n_layer, s->n_head, s->n_ctx, window, 0.01f));
+    const float thr = pol->stats.sparsity_thr > 0 ? pol->stats.sparsity_thr : 0.01f;   /* init may set it */
+    if (need) VLKV_TRY(vlkv_kv_stats_init(&pol->stats, need, s->n_layer, s->n_head, s->n_ctx, window, thr));
     if (need & it->need_prefill) {
         pol->obs_prefill.row = vlkv_kv_stats_row_prefill;
         pol->obs_prefill.ud = &pol->stats;

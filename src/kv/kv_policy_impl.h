@@ -99,6 +99,9 @@ void    vlkv_kv_after_compact(struct vlkv_kv_policy *pol, struct vlkv_kv_cache *
 
 /* ---- pure selection routines (no cache access; results are sorted slot lists) --------------- */
 
+/* SnapKV votes of layer il's last w prompt rows, max-pooled (width kernel) over the keys before
+ * the window, into pol->score[0..T) (policy_snapkv.c; PyramidKV uses it too). */
+void    vlkv_snapkv_scores(struct vlkv_kv_policy *pol, int32_t il, int32_t T, int32_t w, int32_t kernel);
 /* Stable sort of idx[0..n) by score[idx] descending (equal scores keep their order). tmp: [n]. */
 void    vlkv_kv_argsort_desc(const double *score, int32_t *idx, int32_t n, int32_t *tmp);
 /* Indices of the k largest scores among idx-candidates [lo, hi) of score[], ties to the lower
@@ -116,20 +119,26 @@ int32_t vlkv_kv_select_scored(const double *score, int32_t T, int32_t n_keep, in
 void    vlkv_kv_pyramid_budgets(int32_t n_layer, int32_t T, int32_t B, int32_t w, int32_t beta, int32_t *out);
 
 /* PrefixKV (kv-lvlm-methods.md §2.3): per-sample search of the global cumulative-importance
- * threshold. scores: [n_layer][T]; r: target evicted fraction; P: protected count.
- * Writes per-layer evicted counts e[n_layer] (rescaled, truncated) and returns the threshold p.
- * tmp: [T] doubles + [T] ints. */
-double  vlkv_prefixkv_search(const double *scores, int32_t n_layer, int32_t T, double r, int32_t P,
-                             int32_t *e, double *tmp, int32_t *itmp);
+ * threshold. curves: [n_layer][T] cumulative normalised importance of each layer's entries sorted
+ * by decreasing score (vlkv_prefixkv_curve); r: target evicted fraction; P: protected count.
+ * Writes per-layer evicted counts e[n_layer] (rescaled to the target, truncated) and returns the
+ * threshold p; *E_search (optional) gets E(p) before rescaling. */
+double  vlkv_prefixkv_search(const double *curves, int32_t n_layer, int32_t T, double r, int32_t P,
+                             int32_t *e, int32_t *E_search);
+/* One layer's curve: sort score[0..T) descending, normalise by the total (uniform if the total is
+ * 0), running sum -> curve[0..T). idx, tmp: [T] ints. */
+void    vlkv_prefixkv_curve(const double *score, int32_t T, double *curve, int32_t *idx, int32_t *tmp);
 /* PrefixKV prefill selection (§2.6): drop the f lowest-score slots of [S, T-1), ties: the later
  * slot goes first. Returns T - f (f clamped). */
 int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t *keep, int32_t *tmp);
 
 /* Elastic Cache anchors and buckets, paper algorithm (§3.3): n_keep total entries; [0, S) and T-1
- * protected; anchors from [S, T-1) by score. Writes anchor[n_out] and run[n_out + 1] (contiguous
- * runs covering [0, T) minus nothing: protected slots are runs of one). Returns n_out. */
+ * protected (runs of one); n_keep - S - 1 anchors from [S, T-1) by score, each absorbing the
+ * window positions nearest to it (midpoints to the left anchor). Writes anchor[n_out],
+ * run_b[n_out], run_e[n_out] (output i = mean of slots [run_b[i], run_e[i])). Returns n_out.
+ * tmp: [2T] ints. */
 int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_t S, int32_t *anchor,
-                          int32_t *run, int32_t *tmp);
+                          int32_t *run_b, int32_t *run_e, int32_t *tmp);
 /* Elastic Cache reference-code indexing (§3.4, parity=1): f = evicted count. Writes keep[n_out],
  * src_off[n_out + 1], src[] (sources of each kept slot; see vlkv_kv_merge). Returns n_out. */
 int32_t vlkv_elastic_plan_parity(const double *score, int32_t T, int32_t f, int32_t S, int32_t *keep,
