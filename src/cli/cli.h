@@ -7,6 +7,7 @@
 int cmd_info(int argc, char **argv);      /* cmd_info.c: GGUF metadata and tensor table */
 int cmd_mkmodel(int argc, char **argv);   /* cmd_mkmodel.c: synthetic llama / mmproj GGUF */
 int cmd_run(int argc, char **argv);       /* cmd_run.c: one prompt (+ images), streamed */
+int cmd_chat(int argc, char **argv);      /* cmd_chat.c: interactive multi-turn chat */
 int cmd_bench(int argc, char **argv);     /* cmd_bench.c: llama-bench style pp/tg rows */
 int cmd_devices(int argc, char **argv);   /* cmd_devices.c: Vulkan devices and capabilities */
 int cmd_eval(int argc, char **argv);      /* cmd_eval.c: quality of KV policies x budgets */

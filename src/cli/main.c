@@ -13,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
     {"run",     cmd_run,     "describe images / answer a prompt, with a KV policy"},
+    {"chat",    cmd_chat,    "interactive multi-turn chat with /image PATH, streamed"},
     {"bench",   cmd_bench,   "llama-bench style pp/tg speed rows against bandwidth and sgemm"},
     {"eval",    cmd_eval,    "quality of KV policies x budgets: PPL, ROUGE-L, accuracy, bytes, speed"},
     {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
