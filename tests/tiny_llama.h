@@ -20,10 +20,12 @@ struct tiny_cfg {
     int tied;             /* no output.weight */
     float rope_base;
     uint64_t seed;
+    int defect;           /* 0 none; 1 blk.1.attn_k has the wrong shape; 2 blk.0.ffn_up missing;
+                             3 blk.0.ffn_gate is Q2_K (valid but unsupported); 4 architecture "gpt2" */
 };
 
 static inline struct tiny_cfg tiny_cfg_default(void) {
-    struct tiny_cfg c = {2, 256, 512, 4, 2, 300, 128, VLKV_TYPE_F32, VLKV_TYPE_F32, 0, 10000.0f, 7};
+    struct tiny_cfg c = {2, 256, 512, 4, 2, 300, 128, VLKV_TYPE_F32, VLKV_TYPE_F32, 0, 10000.0f, 7, 0};
     return c;
 }
 
@@ -50,7 +52,7 @@ static inline void tiny_tensor(struct gguf_writer *w, test_rng *r, const char *n
 static inline int tiny_llama_write(const char *path, const struct tiny_cfg *c) {
     struct gguf_writer *w = vlkv_gguf_writer_new(32);
     test_rng r = {c->seed * 0x9E3779B97F4A7C15ULL + 1};
-    vlkv_gguf_w_str(w, "general.architecture", "llama");
+    vlkv_gguf_w_str(w, "general.architecture", c->defect == 4 ? "gpt2" : "llama");
     vlkv_gguf_w_str(w, "general.name", "tiny test llama");
     vlkv_gguf_w_u32(w, "llama.context_length", (uint32_t)c->n_ctx);
     vlkv_gguf_w_u32(w, "llama.embedding_length", (uint32_t)c->n_embd);
@@ -87,12 +89,22 @@ static inline int tiny_llama_write(const char *path, const struct tiny_cfg *c) {
     snprintf(name, sizeof name, "blk.%d." suffix, il); tiny_tensor(w, &r, name, type, ne0, ne1, sc, off)
         TT("attn_norm.weight", VLKV_TYPE_F32, E, 1, 0.2f, 1.0f);
         TT("attn_q.weight", c->type, E, E, sE * 2, 0.0f);
-        TT("attn_k.weight", c->type, E, KD, sE * 2, 0.0f);
+        TT("attn_k.weight", c->type, E, (c->defect == 1 && il == 1) ? KD + 32 : KD, sE * 2, 0.0f);
         TT("attn_v.weight", c->type, E, KD, sE, 0.0f);
         TT("attn_output.weight", c->type, E, E, sE, 0.0f);
         TT("ffn_norm.weight", VLKV_TYPE_F32, E, 1, 0.2f, 1.0f);
-        TT("ffn_gate.weight", c->type, E, F, sE, 0.0f);
-        TT("ffn_up.weight", c->type, E, F, sE, 0.0f);
+        if (c->defect == 3 && il == 0) {
+            /* Q2_K: a known layout the engine does not support; the bytes do not matter */
+            int64_t ne[2] = {E, F};
+            uint8_t *z = calloc((size_t)F, vlkv_row_size(VLKV_TYPE_Q2_K, E));
+            vlkv_gguf_w_tensor(w, "blk.0.ffn_gate.weight", VLKV_TYPE_Q2_K, 2, ne, z);
+            free(z);
+        } else {
+            TT("ffn_gate.weight", c->type, E, F, sE, 0.0f);
+        }
+        if (!(c->defect == 2 && il == 0)) {
+            TT("ffn_up.weight", c->type, E, F, sE, 0.0f);
+        }
         TT("ffn_down.weight", c->type, F, E, sF, 0.0f);
 #undef TT
     }
