@@ -1,9 +1,1005 @@
-/* kernels_avx2.c - AVX2 + FMA + F16C kernels (only this file is built with -mavx2 -mfma -mf16c).
- * Starts from the reference table and overrides what it accelerates. */
+/* kernels_avx2.c - AVX2 + FMA + F16C kernels (only this file is built with -mavx2 -mfma -mf16c;
+ * dispatch.c selects it after cpuid + xgetbv). Starts from the reference table and overrides
+ * what it accelerates; tests/test_kernels.c compares every entry with kernels_ref.c.
+ *
+ * Dot products follow ggml's AVX2 kernels (int8 vpmaddubsw + vpmaddwd, one float FMA per
+ * 32-element block; K-quants fold their 6/8-bit integer sub-block scales into vpmaddwd so a
+ * 256-element super-block costs one int->float conversion). gemm (prefill) repacks a tile of
+ * 4 weight rows once per K-chunk into unsigned bytes, then runs a 4x3 register tile so every
+ * weight byte loaded from L1 feeds 3 activation columns and every activation byte 4 rows. */
 #include "simd.h"
+#include "avx2_util.h"
+
+#include <math.h>
+#include <string.h>
+
+#define FP16(x) f16_to_f32_1(x)
+#define VLKV_MIN_I(a, b) ((a) < (b) ? (a) : (b))
+
+/* ==== dot products, one row ==================================================================== */
+
+static void vec_dot_q4_0_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i off = _mm256_set1_epi8(8);
+    int64_t ib = 0;
+    for (; ib + 1 < nb; ib += 2) {
+        const __m256 d0 = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        const __m256 d1 = _mm256_set1_ps(FP16(x[ib + 1].d) * FP16(y[ib + 1].d));
+        const __m256i qx0 = _mm256_sub_epi8(unpack_nibbles32(x[ib].qs), off);
+        const __m256i qx1 = _mm256_sub_epi8(unpack_nibbles32(x[ib + 1].qs), off);
+        const __m256 p0 = mul_sum_i8_pairs_float(qx0, _mm256_loadu_si256((const __m256i *)y[ib].qs));
+        const __m256 p1 = mul_sum_i8_pairs_float(qx1, _mm256_loadu_si256((const __m256i *)y[ib + 1].qs));
+        acc0 = _mm256_fmadd_ps(d0, p0, acc0);
+        acc1 = _mm256_fmadd_ps(d1, p1, acc1);
+    }
+    for (; ib < nb; ib++) {
+        const __m256 d0 = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        const __m256i qx0 = _mm256_sub_epi8(unpack_nibbles32(x[ib].qs), off);
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(qx0, _mm256_loadu_si256((const __m256i *)y[ib].qs)), acc0);
+    }
+    *s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+static void vec_dot_q4_1_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int64_t nb = n / QK8_1;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        summs += FP16(x[ib].m) * FP16(y[ib].s);
+        const __m256 d = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        const __m256i qx = unpack_nibbles32(x[ib].qs);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8_pairs_float(qx, qy), acc);
+    }
+    *s = hsum_f32x8(acc) + summs;
+}
+
+static void vec_dot_q5_0_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        __m256i qx = unpack_nibbles32(x[ib].qs);
+        /* (q | bit<<4) - 16 == q | (bit ? 0 : 0xf0) as int8 */
+        const __m256i hi = _mm256_andnot_si256(bytes_from_bits32(x[ib].qh), _mm256_set1_epi8((char)0xf0));
+        qx = _mm256_or_si256(qx, hi);
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_i8_pairs_float(qx, qy), acc);
+    }
+    *s = hsum_f32x8(acc);
+}
+
+static void vec_dot_q5_1_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_1 *x = vx;
+    const block_q8_1 *y = vy;
+    const int64_t nb = n / QK8_1;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int64_t ib = 0; ib < nb; ib++) {
+        summs += FP16(x[ib].m) * FP16(y[ib].s);
+        const __m256 d = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        __m256i qx = unpack_nibbles32(x[ib].qs);
+        qx = _mm256_or_si256(qx, _mm256_and_si256(bytes_from_bits32(x[ib].qh), _mm256_set1_epi8(0x10)));
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)y[ib].qs);
+        acc = _mm256_fmadd_ps(d, mul_sum_us8_pairs_float(qx, qy), acc);
+    }
+    *s = hsum_f32x8(acc) + summs;
+}
+
+static void vec_dot_q8_0_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q8_0 *x = vx;
+    const block_q8_0 *y = vy;
+    const int64_t nb = n / QK8_0;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t ib = 0;
+    for (; ib + 1 < nb; ib += 2) {
+        const __m256 d0 = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        const __m256 d1 = _mm256_set1_ps(FP16(x[ib + 1].d) * FP16(y[ib + 1].d));
+        const __m256 p0 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)x[ib].qs),
+                                                 _mm256_loadu_si256((const __m256i *)y[ib].qs));
+        const __m256 p1 = mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)x[ib + 1].qs),
+                                                 _mm256_loadu_si256((const __m256i *)y[ib + 1].qs));
+        acc0 = _mm256_fmadd_ps(d0, p0, acc0);
+        acc1 = _mm256_fmadd_ps(d1, p1, acc1);
+    }
+    for (; ib < nb; ib++) {
+        const __m256 d0 = _mm256_set1_ps(FP16(x[ib].d) * FP16(y[ib].d));
+        acc0 = _mm256_fmadd_ps(d0, mul_sum_i8_pairs_float(_mm256_loadu_si256((const __m256i *)x[ib].qs),
+                                                          _mm256_loadu_si256((const __m256i *)y[ib].qs)), acc0);
+    }
+    *s = hsum_f32x8(_mm256_add_ps(acc0, acc1));
+}
+
+/* 6-bit scales and mins of the 8 sub-blocks of a Q4_K / Q5_K super-block */
+static inline void k4_scales(const uint8_t *q, uint8_t *sc, uint8_t *mn) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        mn[j] = q[j + 4] & 63;
+        sc[j + 4] = (uint8_t)((q[j + 8] & 0x0f) | ((q[j] >> 6) << 4));
+        mn[j + 4] = (uint8_t)((q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4));
+    }
+}
+
+static inline int k4_min_dot(const uint8_t *mn, const int16_t *bsums) {
+    int summ = 0;
+    for (int j = 0; j < 8; j++) summ += mn[j] * (bsums[2 * j] + bsums[2 * j + 1]);
+    return summ;
+}
+
+static void vec_dot_q4_K_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q4_K *x = vx;
+    const block_q8_K *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        const float d = y[i].d * FP16(x[i].d), dmin = y[i].d * FP16(x[i].dmin);
+        accm += dmin * (float)k4_min_dot(mn, y[i].bsums);
+        const uint8_t *q4 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
+            const __m256i ql = _mm256_and_si256(bits, m4);
+            const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c]),
+                _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c))));
+            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c + 1]),
+                _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32))));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32x8(acc) - accm;
+}
+
+static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q5_K *x = vx;
+    const block_q8_K *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float accm = 0;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        const float d = y[i].d * FP16(x[i].d), dmin = y[i].d * FP16(x[i].dmin);
+        accm += dmin * (float)k4_min_dot(mn, y[i].bsums);
+        const uint8_t *q5 = x[i].qs;
+        const int8_t *q8 = y[i].qs;
+        __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(q5 + 32 * c));
+            const __m256i ql = _mm256_or_si256(_mm256_and_si256(bits, m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+            const __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
+                                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), m1), 4));
+            hb = _mm256_srli_epi16(hb, 2);
+            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c]),
+                _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c))));
+            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c + 1]),
+                _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32))));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32x8(acc) - accm;
+}
+
+/* Q6_K: 6-bit q in 0..63 with the -32 offset applied as maddubs(q, y) - maddubs(32, y);
+ * int8 scales per 16 elements: lanes 0..7 of a 32-element maddubs result belong to group g,
+ * lanes 8..15 to group g+1. */
+AVX2_INLINE __m256i q6_scale_pair(const int8_t *sc) {
+    return _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+}
+
+static void vec_dot_q6_K_avx2(int64_t n, float *s, const void *vx, const void *vy) {
+    const block_q6_K *x = vx;
+    const block_q8_K *y = vy;
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = y[i].d * FP16(x[i].d);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            const int8_t *q8 = y[i].qs + 128 * h, *sc = x[i].scales + 8 * h;
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(b2, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
+            for (int k = 0; k < 4; k++) {
+                const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(m32, yk));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(q6_scale_pair(sc + 2 * k), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    *s = hsum_f32x8(acc);
+}
+
+/* ---- f32 / f16 rows ---- */
+
+static float dot_f32_avx2(int64_t n, const float *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
+    float s = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+static inline __m256 load_f16x8(const vlkv_f16 *p) {
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+}
+
+static float dot_f16_f32_avx2(int64_t n, const vlkv_f16 *x, const float *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
+    float s = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += FP16(x[i]) * y[i];
+    return s;
+}
+
+static float dot_f16_f16(int64_t n, const vlkv_f16 *x, const vlkv_f16 *y) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
+        a1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), a1);
+        a2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), a2);
+        a3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), a0);
+    float s = hsum_f32x8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += FP16(x[i]) * FP16(y[i]);
+    return s;
+}
+
+static void vec_dot_f32_avx2(int64_t n, float *s, const void *x, const void *y) { *s = dot_f32_avx2(n, x, y); }
+static void vec_dot_f16_avx2(int64_t n, float *s, const void *x, const void *y) { *s = dot_f16_f16(n, x, y); }
+
+/* ---- gemv: rows are independent dot products against one activation row (memory bound) ---- */
+
+#define GEMV_FROM_DOT(T)                                                                             \
+    static void gemv_##T##_avx2(int64_t n, int64_t nr, float *s, const void *w, size_t ws,          \
+                                const void *y) {                                                     \
+        for (int64_t r = 0; r < nr; r++) vec_dot_##T##_avx2(n, &s[r], (const char *)w + r * ws, y); \
+    }
+GEMV_FROM_DOT(q4_0)
+GEMV_FROM_DOT(q4_1)
+GEMV_FROM_DOT(q5_0)
+GEMV_FROM_DOT(q5_1)
+GEMV_FROM_DOT(q8_0)
+GEMV_FROM_DOT(q4_K)
+GEMV_FROM_DOT(q5_K)
+GEMV_FROM_DOT(q6_K)
+GEMV_FROM_DOT(f32)
+GEMV_FROM_DOT(f16)
+
+/* ==== gemm for the 32-element block types (Q4_0, Q5_0, Q8_0 x Q8_0; Q4_1, Q5_1 x Q8_1) ========
+ * For a K-chunk of KCB blocks, a tile of GR weight rows is repacked to unsigned bytes u (0..15,
+ * 0..31, or q+128 for Q8_0) with float d and a per-block correction a:
+ *   x = d (u - o)     =>  sum x y = sum_b d_x d_y sum(u q) - o d_x (d_y sum q)
+ *   x = d u + m       =>  sum x y = sum_b d_x d_y sum(u q) + m_x s_y
+ * so the inner loop is maddubs(u, q) -> madd -> cvt -> fma with the d_x d_y product from a
+ * precomputed table, and the correction is a short dot product over blocks per output. */
+
+#define GR 4            /* weight rows per register tile */
+#define GC 3            /* activation columns per register tile */
+#define KCB 128         /* 32-element blocks per K-chunk (4096 elements) */
+#define CBLK 24         /* activation columns per column block (multiple of GC) */
+
+struct q0_rows {
+    uint8_t u[GR][KCB * 32];
+    int8_t sgn[GR][KCB * 32];   /* Q8_0 only: the signed quants (u holds |q|) */
+    float d[GR][KCB];
+    float a[GR][KCB];
+};
+
+struct q0_cols {
+    float d[CBLK][KCB];
+    float b[CBLK][KCB];   /* d_y * sum(q) (Q8_0) or s (Q8_1) */
+};
+
+static void q0_repack_row(enum vlkv_type t, const void *row, int64_t kb0, int kn, uint8_t *u, int8_t *sgn, float *d,
+                          float *a) {
+    for (int b = 0; b < kn; b++) {
+        const int64_t ib = kb0 + b;
+        __m256i v;
+        switch (t) {
+        case VLKV_TYPE_Q4_0: {
+            const block_q4_0 *x = (const block_q4_0 *)row + ib;
+            v = unpack_nibbles32(x->qs);
+            d[b] = FP16(x->d);
+            a[b] = -8.0f * d[b];
+            break;
+        }
+        case VLKV_TYPE_Q5_0: {
+            const block_q5_0 *x = (const block_q5_0 *)row + ib;
+            v = _mm256_or_si256(unpack_nibbles32(x->qs), _mm256_and_si256(bytes_from_bits32(x->qh), _mm256_set1_epi8(0x10)));
+            d[b] = FP16(x->d);
+            a[b] = -16.0f * d[b];
+            break;
+        }
+        case VLKV_TYPE_Q8_0: {   /* |q| (q + 128 would overflow vpmaddubsw's int16 pairs), sign kept */
+            const block_q8_0 *x = (const block_q8_0 *)row + ib;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)x->qs);
+            _mm256_storeu_si256((__m256i *)(sgn + 32 * b), q);
+            v = _mm256_sign_epi8(q, q);
+            d[b] = FP16(x->d);
+            a[b] = 0.0f;
+            break;
+        }
+        case VLKV_TYPE_Q4_1: {
+            const block_q4_1 *x = (const block_q4_1 *)row + ib;
+            v = unpack_nibbles32(x->qs);
+            d[b] = FP16(x->d);
+            a[b] = FP16(x->m);
+            break;
+        }
+        default: { /* Q5_1 */
+            const block_q5_1 *x = (const block_q5_1 *)row + ib;
+            v = _mm256_or_si256(unpack_nibbles32(x->qs), _mm256_and_si256(bytes_from_bits32(x->qh), _mm256_set1_epi8(0x10)));
+            d[b] = FP16(x->d);
+            a[b] = FP16(x->m);
+            break;
+        }
+        }
+        _mm256_storeu_si256((__m256i *)(u + 32 * b), v);
+    }
+}
+
+static void q0_prep_col(enum vlkv_type act, const void *col, int64_t kb0, int kn, float *d, float *bb) {
+    if (act == VLKV_TYPE_Q8_1) {
+        const block_q8_1 *y = (const block_q8_1 *)col + kb0;
+        for (int b = 0; b < kn; b++) {
+            d[b] = FP16(y[b].d);
+            bb[b] = FP16(y[b].s);
+        }
+    } else {
+        const block_q8_0 *y = (const block_q8_0 *)col + kb0;
+        const __m256i ones8 = _mm256_set1_epi8(1);
+        for (int b = 0; b < kn; b++) {
+            d[b] = FP16(y[b].d);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)y[b].qs);
+            const int sum = hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), _mm256_set1_epi16(1)));
+            bb[b] = d[b] * (float)sum;
+        }
+    }
+}
+
+static inline float dot_f32_short(int n, const float *a, const float *b) {
+    __m256 acc = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    float s = hsum_f32x8(acc);
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* One RR x CC register tile over kn blocks; adds into s (or stores when first). */
+AVX2_INLINE void q0_tile(const int RR, const int CC, const int SG, const struct q0_rows *R, int r0, const struct q0_cols *C,
+                         int c0, const char *ycols, size_t ys, int64_t kb0, int kn, size_t yblk,
+                         float *s, size_t lds, int first) {
+    __m256 acc[GR][GC];
+    float prod[GR][GC][KCB] __attribute__((aligned(32)));
+    for (int r = 0; r < RR; r++)
+        for (int c = 0; c < CC; c++) {
+            acc[r][c] = _mm256_setzero_ps();
+            int b = 0;
+            for (; b + 8 <= kn; b += 8)
+                _mm256_store_ps(&prod[r][c][b], _mm256_mul_ps(_mm256_loadu_ps(&R->d[r0 + r][b]),
+                                                              _mm256_loadu_ps(&C->d[c0 + c][b])));
+            for (; b < kn; b++) prod[r][c][b] = R->d[r0 + r][b] * C->d[c0 + c][b];
+        }
+    const __m256i ones = _mm256_set1_epi16(1);
+    const size_t qoff = yblk - 32;   /* the quants are the last 32 bytes of a Q8_0/Q8_1 block */
+    for (int b = 0; b < kn; b++) {
+        const uint8_t *yb[GC];
+        for (int c = 0; c < CC; c++) yb[c] = (const uint8_t *)ycols + (size_t)(c0 + c) * ys + (kb0 + b) * yblk + qoff;
+        for (int r = 0; r < RR; r++) {
+            const __m256i w = _mm256_loadu_si256((const __m256i *)&R->u[r0 + r][32 * b]);
+            const __m256i ws = SG ? _mm256_loadu_si256((const __m256i *)&R->sgn[r0 + r][32 * b]) : w;
+            for (int c = 0; c < CC; c++) {
+                __m256i yv = _mm256_loadu_si256((const __m256i *)yb[c]);
+                if (SG) yv = _mm256_sign_epi8(yv, ws);
+                const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(w, yv), ones);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_broadcast_ss(&prod[r][c][b]), acc[r][c]);
+            }
+        }
+    }
+    for (int c = 0; c < CC; c++)
+        for (int r = 0; r < RR; r++) {
+            const float v = hsum_f32x8(acc[r][c]) + dot_f32_short(kn, R->a[r0 + r], C->b[c0 + c]);
+            float *o = &s[(size_t)c * lds + r];
+            *o = first ? v : *o + v;
+        }
+}
+
+static void gemm_q0_avx2(enum vlkv_type wt, enum vlkv_type act, int64_t n, int64_t nr, int64_t nc, float *s,
+                         size_t lds, const void *w, size_t ws, const void *y, size_t ys) {
+    const int64_t nb = n / 32;
+    const size_t yblk = act == VLKV_TYPE_Q8_1 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const int sg = wt == VLKV_TYPE_Q8_0;
+    static _Thread_local struct q0_rows R;   /* 49 KB */
+    struct q0_cols C;
+    for (int64_t cb = 0; cb < nc; cb += CBLK) {
+        const int cn = (int)VLKV_MIN_I(CBLK, nc - cb);
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += KCB) {
+            const int kn = (int)VLKV_MIN_I(KCB, nb - kb0);
+            for (int c = 0; c < cn; c++) q0_prep_col(act, (const char *)y + (cb + c) * ys, kb0, kn, C.d[c], C.b[c]);
+            for (int64_t r0 = 0; r0 < nr; r0 += GR) {
+                const int rn = (int)VLKV_MIN_I(GR, nr - r0);
+                for (int r = 0; r < rn; r++)
+                    q0_repack_row(wt, (const char *)w + (r0 + r) * ws, kb0, kn, R.u[r], R.sgn[r], R.d[r], R.a[r]);
+                for (int c = 0; c < cn; c += GC) {
+                    const int cc = VLKV_MIN_I(GC, cn - c);
+                    float *so = s + (size_t)(cb + c) * lds + r0;
+                    const int first = kb0 == 0;
+                    /* constant tile shapes so the loops above unroll into registers */
+#define Q0T(a, b) (sg ? q0_tile(a, b, 1, &R, 0, &C, c, (const char *)y + cb * ys, ys, kb0, kn, yblk, so, lds, first) \
+                        : q0_tile(a, b, 0, &R, 0, &C, c, (const char *)y + cb * ys, ys, kb0, kn, yblk, so, lds, first))
+                    if (rn == 4 && cc == 3) Q0T(4, 3);
+                    else if (rn == 4 && cc == 2) Q0T(4, 2);
+                    else if (rn == 4) Q0T(4, 1);
+                    else if (rn == 3 && cc == 3) Q0T(3, 3);
+                    else if (rn == 3 && cc == 2) Q0T(3, 2);
+                    else if (rn == 3) Q0T(3, 1);
+                    else if (rn == 2 && cc == 3) Q0T(2, 3);
+                    else if (rn == 2 && cc == 2) Q0T(2, 2);
+                    else if (rn == 2) Q0T(2, 1);
+                    else if (cc == 3) Q0T(1, 3);
+                    else if (cc == 2) Q0T(1, 2);
+                    else Q0T(1, 1);
+#undef Q0T
+                }
+            }
+        }
+    }
+}
+
+#define GEMM_Q0(T, WT, AT)                                                                         \
+    static void gemm_##T##_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds,          \
+                                const void *w, size_t ws, const void *y, size_t ys) {              \
+        gemm_q0_avx2(WT, AT, n, nr, nc, s, lds, w, ws, y, ys);                                     \
+    }
+GEMM_Q0(q4_0, VLKV_TYPE_Q4_0, VLKV_TYPE_Q8_0)
+GEMM_Q0(q5_0, VLKV_TYPE_Q5_0, VLKV_TYPE_Q8_0)
+GEMM_Q0(q8_0, VLKV_TYPE_Q8_0, VLKV_TYPE_Q8_0)
+GEMM_Q0(q4_1, VLKV_TYPE_Q4_1, VLKV_TYPE_Q8_1)
+GEMM_Q0(q5_1, VLKV_TYPE_Q5_1, VLKV_TYPE_Q8_1)
+
+/* ==== gemm for the K-quants (Q4_K, Q5_K, Q6_K x Q8_K) ============================================
+ * Repacked per row and super-block: 256 unsigned quants u, eight int16x16 scale vectors (one
+ * per 32 elements, lanes 0..7 / 8..15 for the two 16-element halves), one int16x16 vector mv
+ * paired with the Q8_K bsums, and floats dd (super-block scale) and dm (scale of the mv term):
+ *   Q4_K/Q5_K: x = d sc u - dmin mn     => mv[g] = mn[g/2],   dm = -dmin
+ *   Q6_K:      x = d sc (u - 32)        => mv[g] = -32 sc[g], dm = d
+ * Inner loop per 32 elements and (row, column): maddubs, madd (scales), add: all integer. */
+
+#define KKB 16          /* super-blocks per K-chunk (4096 elements) */
+
+struct qk_rows {
+    uint8_t u[GR][KKB * QK_K];
+    __m256i sc[GR][KKB * 8];
+    __m256i mv[GR][KKB];
+    float dd[GR][KKB];
+    float dm[GR][KKB];
+};
+
+static void qk_repack_row(enum vlkv_type t, const void *row, int64_t kb0, int kn, struct qk_rows *R, int r) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int b = 0; b < kn; b++) {
+        uint8_t *u = R->u[r] + QK_K * b;
+        int16_t mv[16];
+        if (t == VLKV_TYPE_Q6_K) {
+            const block_q6_K *x = (const block_q6_K *)row + kb0 + b;
+            const __m256i m3 = _mm256_set1_epi8(3);
+            for (int h = 0; h < 2; h++) {
+                const __m256i b1 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h));
+                const __m256i b2 = _mm256_loadu_si256((const __m256i *)(x->ql + 64 * h + 32));
+                const __m256i bh = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                __m256i *o = (__m256i *)(u + 128 * h);
+                _mm256_storeu_si256(o + 0, _mm256_or_si256(_mm256_and_si256(b1, m4), _mm256_slli_epi16(_mm256_and_si256(bh, m3), 4)));
+                _mm256_storeu_si256(o + 1, _mm256_or_si256(_mm256_and_si256(b2, m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 2), m3), 4)));
+                _mm256_storeu_si256(o + 2, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b1, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 4), m3), 4)));
+                _mm256_storeu_si256(o + 3, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
+                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4)));
+            }
+            for (int k = 0; k < 8; k++) R->sc[r][8 * b + k] = q6_scale_pair(x->scales + 2 * k);
+            for (int g = 0; g < 16; g++) mv[g] = (int16_t)(-32 * x->scales[g]);
+            R->dd[r][b] = FP16(x->d);
+            R->dm[r][b] = R->dd[r][b];
+        } else {
+            const uint8_t *scales, *qs;
+            float d, dmin;
+            __m256i hb = _mm256_setzero_si256();
+            if (t == VLKV_TYPE_Q4_K) {
+                const block_q4_K *x = (const block_q4_K *)row + kb0 + b;
+                scales = x->scales; qs = x->qs; d = FP16(x->d); dmin = FP16(x->dmin);
+            } else {
+                const block_q5_K *x = (const block_q5_K *)row + kb0 + b;
+                scales = x->scales; qs = x->qs; d = FP16(x->d); dmin = FP16(x->dmin);
+                hb = _mm256_loadu_si256((const __m256i *)x->qh);
+            }
+            const __m256i m1 = _mm256_set1_epi8(1);
+            for (int c = 0; c < 4; c++) {
+                const __m256i bits = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
+                __m256i lo = _mm256_and_si256(bits, m4), hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+                lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hb, m1), 4));
+                hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), m1), 4));
+                hb = _mm256_srli_epi16(hb, 2);
+                _mm256_storeu_si256((__m256i *)(u + 64 * c), lo);
+                _mm256_storeu_si256((__m256i *)(u + 64 * c + 32), hi);
+            }
+            uint8_t sc[8], mn[8];
+            k4_scales(scales, sc, mn);
+            for (int k = 0; k < 8; k++) R->sc[r][8 * b + k] = _mm256_set1_epi16(sc[k]);
+            for (int g = 0; g < 16; g++) mv[g] = mn[g / 2];
+            R->dd[r][b] = d;
+            R->dm[r][b] = -dmin;
+        }
+        R->mv[r][b] = _mm256_loadu_si256((const __m256i *)mv);
+    }
+}
+
+AVX2_INLINE void qk_tile(const int RR, const int CC, const struct qk_rows *R, const char *ycols, size_t ys,
+                         int64_t kb0, int kn, float *s, size_t lds, int first) {
+    __m256 acc[GR][GC];
+    for (int r = 0; r < RR; r++)
+        for (int c = 0; c < CC; c++) acc[r][c] = _mm256_setzero_ps();
+    for (int b = 0; b < kn; b++) {
+        const block_q8_K *yb[GC];
+        for (int c = 0; c < CC; c++) yb[c] = (const block_q8_K *)(ycols + (size_t)c * ys) + kb0 + b;
+        __m256i sumi[GR][GC];
+        for (int r = 0; r < RR; r++)
+            for (int c = 0; c < CC; c++) sumi[r][c] = _mm256_setzero_si256();
+        for (int k = 0; k < 8; k++) {
+            for (int r = 0; r < RR; r++) {
+                const __m256i w = _mm256_loadu_si256((const __m256i *)(R->u[r] + QK_K * b + 32 * k));
+                const __m256i sc = R->sc[r][8 * b + k];
+                for (int c = 0; c < CC; c++) {
+                    const __m256i p = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)(yb[c]->qs + 32 * k)));
+                    sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
+        for (int c = 0; c < CC; c++) {
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)yb[c]->bsums);
+            const float dy = yb[c]->d;
+            for (int r = 0; r < RR; r++) {
+                const __m256i m = _mm256_madd_epi16(R->mv[r][b], bs);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(R->dd[r][b] * dy), acc[r][c]);
+                acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(R->dm[r][b] * dy), acc[r][c]);
+            }
+        }
+    }
+    for (int c = 0; c < CC; c++)
+        for (int r = 0; r < RR; r++) {
+            const float v = hsum_f32x8(acc[r][c]);
+            float *o = &s[(size_t)c * lds + r];
+            *o = first ? v : *o + v;
+        }
+}
+
+static void gemm_qk_avx2(enum vlkv_type wt, int64_t n, int64_t nr, int64_t nc, float *s, size_t lds,
+                         const void *w, size_t ws, const void *y, size_t ys) {
+    const int64_t nb = n / QK_K;
+    static _Thread_local struct qk_rows R;   /* 80 KB: too big for comfortable thread stacks */
+    for (int64_t cb = 0; cb < nc; cb += CBLK) {
+        const int cn = (int)VLKV_MIN_I(CBLK, nc - cb);
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += KKB) {
+            const int kn = (int)VLKV_MIN_I(KKB, nb - kb0);
+            for (int64_t r0 = 0; r0 < nr; r0 += GR) {
+                const int rn = (int)VLKV_MIN_I(GR, nr - r0);
+                for (int r = 0; r < rn; r++) qk_repack_row(wt, (const char *)w + (r0 + r) * ws, kb0, kn, &R, r);
+                for (int c = 0; c < cn; c += GC) {
+                    const int cc = VLKV_MIN_I(GC, cn - c);
+                    float *so = s + (size_t)(cb + c) * lds + r0;
+                    const char *yc = (const char *)y + (cb + c) * ys;
+                    const int first = kb0 == 0;
+#define QKT(a, b) qk_tile(a, b, &R, yc, ys, kb0, kn, so, lds, first)
+                    if (rn == 4 && cc == 3) QKT(4, 3);
+                    else if (rn == 4 && cc == 2) QKT(4, 2);
+                    else if (rn == 4) QKT(4, 1);
+                    else if (rn == 3 && cc == 3) QKT(3, 3);
+                    else if (rn == 3 && cc == 2) QKT(3, 2);
+                    else if (rn == 3) QKT(3, 1);
+                    else if (rn == 2 && cc == 3) QKT(2, 3);
+                    else if (rn == 2 && cc == 2) QKT(2, 2);
+                    else if (rn == 2) QKT(2, 1);
+                    else if (cc == 3) QKT(1, 3);
+                    else if (cc == 2) QKT(1, 2);
+                    else QKT(1, 1);
+#undef QKT
+                }
+            }
+        }
+    }
+}
+
+#define GEMM_QK(T, WT)                                                                             \
+    static void gemm_##T##_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds,          \
+                                const void *w, size_t ws, const void *y, size_t ys) {              \
+        gemm_qk_avx2(WT, n, nr, nc, s, lds, w, ws, y, ys);                                         \
+    }
+GEMM_QK(q4_K, VLKV_TYPE_Q4_K)
+GEMM_QK(q5_K, VLKV_TYPE_Q5_K)
+GEMM_QK(q6_K, VLKV_TYPE_Q6_K)
+
+/* ==== gemm for F32 / F16 weights (F32 / F16 activations): FMA 4x3 tile ==========================
+ * F16 weight rows of a K-chunk are converted to f32 once per tile; activations are converted
+ * on the fly (one vcvtph2ps per 8 elements and column, shared by 4 rows). */
+
+#define KF 1024
+
+AVX2_INLINE __m256 load8_act(const void *p, int f16) {
+    return f16 ? load_f16x8((const vlkv_f16 *)p) : _mm256_loadu_ps((const float *)p);
+}
+
+AVX2_INLINE void f_tile(const int RR, const int CC, const int f16, float wbuf[GR][KF], const char *ycols, size_t ys,
+                        int64_t k0, int kn, float *s, size_t lds, int first) {
+    const size_t esz = f16 ? 2 : 4;
+    __m256 acc[GR][GC];
+    for (int r = 0; r < RR; r++)
+        for (int c = 0; c < CC; c++) acc[r][c] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= kn; k += 8) {
+        __m256 yv[GC];
+        for (int c = 0; c < CC; c++) yv[c] = load8_act(ycols + (size_t)c * ys + (k0 + k) * esz, f16);
+        for (int r = 0; r < RR; r++) {
+            const __m256 wv = _mm256_loadu_ps(&wbuf[r][k]);
+            for (int c = 0; c < CC; c++) acc[r][c] = _mm256_fmadd_ps(wv, yv[c], acc[r][c]);
+        }
+    }
+    for (int c = 0; c < CC; c++)
+        for (int r = 0; r < RR; r++) {
+            float v = hsum_f32x8(acc[r][c]);
+            for (int kk = k; kk < kn; kk++) {
+                const char *yp = ycols + (size_t)c * ys + (k0 + kk) * esz;
+                v += wbuf[r][kk] * (f16 ? FP16(*(const vlkv_f16 *)yp) : *(const float *)yp);
+            }
+            float *o = &s[(size_t)c * lds + r];
+            *o = first ? v : *o + v;
+        }
+}
+
+static void gemm_f_avx2(int f16, int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *w, size_t ws,
+                        const void *y, size_t ys) {
+    float wbuf[GR][KF] __attribute__((aligned(32)));
+    for (int64_t cb = 0; cb < nc; cb += CBLK) {
+        const int cn = (int)VLKV_MIN_I(CBLK, nc - cb);
+        for (int64_t k0 = 0; k0 < n; k0 += KF) {
+            const int kn = (int)VLKV_MIN_I(KF, n - k0);
+            for (int64_t r0 = 0; r0 < nr; r0 += GR) {
+                const int rn = (int)VLKV_MIN_I(GR, nr - r0);
+                for (int r = 0; r < rn; r++) {
+                    const char *row = (const char *)w + (r0 + r) * ws;
+                    if (f16) {
+                        const vlkv_f16 *h = (const vlkv_f16 *)row + k0;
+                        int k = 0;
+                        for (; k + 8 <= kn; k += 8) _mm256_storeu_ps(&wbuf[r][k], load_f16x8(h + k));
+                        for (; k < kn; k++) wbuf[r][k] = FP16(h[k]);
+                    } else {
+                        memcpy(wbuf[r], (const float *)row + k0, (size_t)kn * 4);
+                    }
+                }
+                for (int c = 0; c < cn; c += GC) {
+                    const int cc = VLKV_MIN_I(GC, cn - c);
+                    float *so = s + (size_t)(cb + c) * lds + r0;
+                    const char *yc = (const char *)y + (cb + c) * ys;
+                    const int first = k0 == 0;
+#define FT(a, b) f_tile(a, b, f16, wbuf, yc, ys, k0, kn, so, lds, first)
+                    if (rn == 4 && cc == 3) FT(4, 3);
+                    else if (rn == 4 && cc == 2) FT(4, 2);
+                    else if (rn == 4) FT(4, 1);
+                    else if (rn == 3 && cc == 3) FT(3, 3);
+                    else if (rn == 3 && cc == 2) FT(3, 2);
+                    else if (rn == 3) FT(3, 1);
+                    else if (rn == 2 && cc == 3) FT(2, 3);
+                    else if (rn == 2 && cc == 2) FT(2, 2);
+                    else if (rn == 2) FT(2, 1);
+                    else if (cc == 3) FT(1, 3);
+                    else if (cc == 2) FT(1, 2);
+                    else FT(1, 1);
+#undef FT
+                }
+            }
+        }
+    }
+}
+
+static void gemm_f32_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *w, size_t ws,
+                          const void *y, size_t ys) {
+    gemm_f_avx2(0, n, nr, nc, s, lds, w, ws, y, ys);
+}
+static void gemm_f16_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *w, size_t ws,
+                          const void *y, size_t ys) {
+    gemm_f_avx2(1, n, nr, nc, s, lds, w, ws, y, ys);
+}
+
+/* ==== activation quantizers (bit-exact with the reference) ======================================= */
+
+static void f32_to_f16_avx2(const float *x, vlkv_f16 *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = vlkv_f32_to_f16(x[i]);
+}
+
+static void f16_to_f32_avx2(const vlkv_f16 *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, load_f16x8(x + i));
+    for (; i < n; i++) y[i] = FP16(x[i]);
+}
+
+static void from_float_f16_avx2(const float *x, void *y, int64_t n) { f32_to_f16_avx2(x, y, n); }
+
+static inline __m256 abs8(__m256 v) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), v); }
+
+/* amax of 32 floats */
+static inline float amax32(const float *x) {
+    __m256 m = _mm256_max_ps(_mm256_max_ps(abs8(_mm256_loadu_ps(x)), abs8(_mm256_loadu_ps(x + 8))),
+                             _mm256_max_ps(abs8(_mm256_loadu_ps(x + 16)), abs8(_mm256_loadu_ps(x + 24))));
+    __m128 r = _mm_max_ps(_mm256_extractf128_ps(m, 1), _mm256_castps256_ps128(m));
+    r = _mm_max_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_max_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* q = roundf(x * id) for 32 floats -> 32 int8 (and their int32 lanes summed into *sum) */
+static inline void q8_round32(const float *x, float id, int8_t *q, int *sum) {
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i v[4];
+    for (int k = 0; k < 4; k++)
+        v[k] = _mm256_cvttps_epi32(round_half_away(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), vid)));
+    _mm256_storeu_si256((__m256i *)q, pack_i32x32_to_i8(v[0], v[1], v[2], v[3]));
+    if (sum) *sum = hsum_i32x8(_mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3])));
+}
+
+static void from_float_q8_0_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_0 *y = vy;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const float amax = amax32(x + 32 * i);
+        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        y[i].d = vlkv_f32_to_f16(d);
+        q8_round32(x + 32 * i, id, y[i].qs, NULL);
+    }
+}
+
+static void from_float_q8_1_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_1 *y = vy;
+    for (int64_t i = 0; i < n / QK8_1; i++) {
+        const float amax = amax32(x + 32 * i);
+        const float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+        y[i].d = vlkv_f32_to_f16(d);
+        int sum;
+        q8_round32(x + 32 * i, id, y[i].qs, &sum);
+        y[i].s = vlkv_f32_to_f16(sum * d);
+    }
+}
+
+/* Q8_K: the first element of largest magnitude keeps its sign: iscale = -127 / max;
+ * q = nearest_int (round half even, the default MXCSR mode of vcvtps2dq). */
+static void from_float_q8_K_avx2(const float *x, void *vy, int64_t n) {
+    block_q8_K *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax = 0;
+        for (int k = 0; k < QK_K; k += 32) amax = fmaxf(amax, amax32(x + k));
+        if (!amax) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) { max = x[j]; break; }
+        const float iscale = -127.f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256i v[4];
+            for (int j = 0; j < 4; j++) {
+                v[j] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + k + 8 * j), vs));
+                v[j] = _mm256_min_epi32(v[j], _mm256_set1_epi32(127));
+            }
+            _mm256_storeu_si256((__m256i *)(y[i].qs + k), pack_i32x32_to_i8(v[0], v[1], v[2], v[3]));
+        }
+        for (int g = 0; g < QK_K / 16; g++) {
+            const __m128i q = _mm_loadu_si128((const __m128i *)(y[i].qs + 16 * g));
+            const __m256i w = _mm256_cvtepi8_epi16(q);
+            y[i].bsums[g] = (int16_t)hsum_i32x8(_mm256_madd_epi16(w, _mm256_set1_epi16(1)));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ==== dequantizers (same float operations as the reference: bit-exact) ========================= */
+
+static void to_float_q4_0_avx2(const void *vx, float *y, int64_t n) {
+    const block_q4_0 *x = vx;
+    for (int64_t i = 0; i < n / QK4_0; i++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d));
+        const __m256i q = _mm256_sub_epi8(unpack_nibbles32(x[i].qs), _mm256_set1_epi8(8));
+        const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+        float *o = y + 32 * i;
+        _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)), d));
+        _mm256_storeu_ps(o + 8, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))), d));
+        _mm256_storeu_ps(o + 16, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)), d));
+        _mm256_storeu_ps(o + 24, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))), d));
+    }
+}
+
+static void to_float_q8_0_avx2(const void *vx, float *y, int64_t n) {
+    const block_q8_0 *x = vx;
+    for (int64_t i = 0; i < n / QK8_0; i++) {
+        const __m256 d = _mm256_set1_ps(FP16(x[i].d));
+        for (int k = 0; k < 4; k++) {
+            const __m128i q = _mm_loadl_epi64((const __m128i *)(x[i].qs + 8 * k));
+            _mm256_storeu_ps(y + 32 * i + 8 * k, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q)), d));
+        }
+    }
+}
+
+static void to_float_f16_avx2(const void *x, float *y, int64_t n) { f16_to_f32_avx2(x, y, n); }
+
+/* store 32 unsigned bytes as d*q - m (two roundings, as the reference) */
+static inline void deq32_u8(__m256i q, float d, float m, float *o) {
+    const __m256 vd = _mm256_set1_ps(d), vm = _mm256_set1_ps(m);
+    const __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    const __m128i parts[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+    for (int k = 0; k < 4; k++)
+        _mm256_storeu_ps(o + 8 * k, _mm256_sub_ps(_mm256_mul_ps(vd, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]))), vm));
+}
+
+static void to_float_q4_K_avx2(const void *vx, float *y, int64_t n) {
+    const block_q4_K *x = vx;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[i].scales, sc, mn);
+        const float d = FP16(x[i].d), dmin = FP16(x[i].dmin);
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            deq32_u8(_mm256_and_si256(bits, m4), d * sc[2 * c], dmin * mn[2 * c], y);
+            deq32_u8(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), d * sc[2 * c + 1], dmin * mn[2 * c + 1], y + 32);
+            y += 64;
+        }
+    }
+}
+
+/* ==== f32 helpers ================================================================================ */
+
+static void axpy_f32_avx2(int64_t n, float a, const float *x, float *y) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
+static void axpy_f16_avx2(int64_t n, float a, const vlkv_f16 *x, float *y) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, load_f16x8(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] += a * FP16(x[i]);
+}
+
+static void rmsnorm_f32_avx2(int64_t n, const float *x, const float *w, float eps, float *y) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 sq = _mm256_mul_ps(v, v);   /* squares in float, sums in double (as the reference) */
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(sq)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(sq, 1)));
+    }
+    double sum = hsum_f64x4(_mm256_add_pd(s0, s1));
+    for (; i < n; i++) sum += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(sum / n) + eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), vs), _mm256_loadu_ps(w + i)));
+    for (; i < n; i++) y[i] = x[i] * scale * w[i];
+}
+
+static void silu_mul_f32_avx2(int64_t n, const float *g, const float *u, float *y) {
+    const __m256 one = _mm256_set1_ps(1.0f);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 gv = _mm256_loadu_ps(g + i);
+        const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_setzero_ps(), gv));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_div_ps(gv, _mm256_add_ps(one, e)), _mm256_loadu_ps(u + i)));
+    }
+    for (; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
+static float softmax_exp_f32_avx2(int64_t n, float *x, float max) {
+    const __m256 vm = _mm256_set1_ps(max);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 e = exp_f32x8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(x + i, e);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+    }
+    double sum = hsum_f64x4(_mm256_add_pd(s0, s1));
+    for (; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    return (float)sum;
+}
+
+/* ==== table ======================================================================================== */
 
 void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     vlkv_kernels_init_ref(k);
     k->isa = VLKV_ISA_AVX2;
     k->name = "avx2";
+#define SET(TYPE, T) do { k->vec_dot[TYPE] = vec_dot_##T##_avx2; k->gemv[TYPE] = gemv_##T##_avx2; \
+                          k->gemm[TYPE] = gemm_##T##_avx2; } while (0)
+    SET(VLKV_TYPE_F32, f32);
+    SET(VLKV_TYPE_F16, f16);
+    SET(VLKV_TYPE_Q4_0, q4_0);
+    SET(VLKV_TYPE_Q4_1, q4_1);
+    SET(VLKV_TYPE_Q5_0, q5_0);
+    SET(VLKV_TYPE_Q5_1, q5_1);
+    SET(VLKV_TYPE_Q8_0, q8_0);
+    SET(VLKV_TYPE_Q4_K, q4_K);
+    SET(VLKV_TYPE_Q5_K, q5_K);
+    SET(VLKV_TYPE_Q6_K, q6_K);
+#undef SET
+    k->from_float[VLKV_TYPE_F16] = from_float_f16_avx2;
+    k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_avx2;
+    k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_avx2;
+    k->from_float[VLKV_TYPE_Q8_K] = from_float_q8_K_avx2;
+    k->to_float[VLKV_TYPE_F16] = to_float_f16_avx2;
+    k->to_float[VLKV_TYPE_Q4_0] = to_float_q4_0_avx2;
+    k->to_float[VLKV_TYPE_Q8_0] = to_float_q8_0_avx2;
+    k->to_float[VLKV_TYPE_Q4_K] = to_float_q4_K_avx2;
+
+    k->dot_f32 = dot_f32_avx2;
+    k->dot_f16_f32 = dot_f16_f32_avx2;
+    k->axpy_f32 = axpy_f32_avx2;
+    k->axpy_f16 = axpy_f16_avx2;
+    k->f32_to_f16 = f32_to_f16_avx2;
+    k->f16_to_f32 = f16_to_f32_avx2;
+    k->rmsnorm_f32 = rmsnorm_f32_avx2;
+    k->silu_mul_f32 = silu_mul_f32_avx2;
+    k->softmax_exp_f32 = softmax_exp_f32_avx2;
 }
