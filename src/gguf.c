@@ -80,7 +80,7 @@ static vlkv_status cur_u64(struct cursor *c, const char *what, uint64_t *v) {
 }
 
 static vlkv_status cur_str(struct cursor *c, const char *what, struct gguf_str *s) {
-    uint64_t len;
+    uint64_t len = 0;
     vlkv_status st = cur_u64(c, what, &len);
     if (st) return st;
     if (len > cur_left(c))
@@ -195,7 +195,7 @@ static vlkv_status parse_tensor_info(struct cursor *c, uint64_t it, uint32_t ali
     memcpy(t->name, name.ptr, (size_t)name.len);
     t->name[name.len] = '\0';
 
-    uint32_t n_dims;
+    uint32_t n_dims = 0;
     if ((st = cur_u32(c, "tensor n_dims", &n_dims))) return st;
     if (n_dims > 4)
         return vlkv_error(VLKV_ERR_FORMAT, "%s: tensor '%s': n_dims %u > 4", path, t->name, n_dims);

@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"eval",    cmd_eval,    "quality of KV policies x budgets: PPL, ROUGE-L, accuracy, bytes, speed"},
     {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
     {"info",    cmd_info,    "print a GGUF file's metadata and tensor table"},
+    {"mkmodel", cmd_mkmodel, "write a synthetic llama GGUF or LLaVA mmproj (any shape, weight types, seed)"},
 };
 
 static void log_cb(vlkv_log_level level, const char *text, void *ud) {
