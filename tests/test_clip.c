@@ -363,6 +363,16 @@ static void run_forward(const char *what, const struct opts *op, int compat, dou
     printf("  %-28s vit rel err %.2e  projector rel err %.2e\n", what, ev, eo);
     CHECK_MSG(ev < tol && eo < tol, "%s: rel err vit %g out %g > %g", what, ev, eo, tol);
     CHECK(tm.vision_ms >= 0 && tm.projector_ms >= 0);
+    /* the same without BLAS (kernel-table matmuls, vlkv_attention_dense) */
+    {
+        static float vit_nb[NP * E], out_nb[NP * OUT];
+        int ub = o.use_blas;
+        o.use_blas = 0;
+        CHECK(vlkv_clip_encode_pixels(c, &o, pix, vit_nb, out_nb, NULL) == VLKV_OK);
+        o.use_blas = ub;
+        double ev2 = rel_err(vit_nb, rvit, NP * E), eo2 = rel_err(out_nb, rout, NP * OUT);
+        CHECK_MSG(ev2 < tol && eo2 < tol, "%s without BLAS: rel err vit %g out %g > %g", what, ev2, eo2, tol);
+    }
 
     /* the image path = preprocess + encode_pixels */
     uint8_t rgb[20 * 11 * 3];
