@@ -297,13 +297,51 @@ def all_text(split, count):
     return out
 
 
+def pick_samples(count=6, split="test"):
+    """Deterministic choice of showcase images: covers 1-4 objects, square and padded canvases,
+    solid/gradient backgrounds (small PNGs) plus one noisy one."""
+    chosen, want_n, i = [], [1, 2, 3, 4, 3, 4], 0
+    while len(chosen) < count:
+        s = sample(split, i)
+        sc = s["scene"]
+        k = len(chosen)
+        square = sc["width"] == sc["height"]
+        ok = len(sc["objects"]) == want_n[k % len(want_n)]
+        ok &= (sc["bg_style"] == "noise") == (k == count - 1)
+        ok &= (not square) == (k in (1, 3))
+        if ok:
+            chosen.append(i)
+        i += 1
+    return chosen
+
+
+def write_samples(out, indices, split="test"):
+    """PNG images + samples.jsonl: one line per (image, prompt) with ground truth."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "samples.jsonl"), "w") as f:
+        for i in indices:
+            s = sample(split, i)
+            name = f"{split}_{i:05d}.png"
+            s["image"].save(os.path.join(out, name), optimize=True)
+            ann = {k: v for k, v in s["scene"].items() if k != "bg_seed"}
+            f.write(json.dumps({"image": name, "prompt": DESCRIBE_PROMPT, "description": s["description"],
+                                "annotations": ann}) + "\n")
+            for qa in s["qas"]:
+                f.write(json.dumps({"image": name, "prompt": qa["question"], "answer": qa["answer"],
+                                    "type": qa["type"], "annotations": ann}) + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=list(SPLITS))
     ap.add_argument("--start", type=int, default=0)
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--samples", action="store_true", help="write the shipped showcase set (models/samples)")
     args = ap.parse_args()
+    if args.samples:
+        write_samples(args.out, pick_samples())
+        return
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, f"{args.split}.jsonl"), "w") as f:
         for i in range(args.start, args.start + args.count):

@@ -137,6 +137,9 @@ def main():
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-images", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
+    ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
+                    "range when continuing)")
     ap.add_argument("--out", default="/tmp/vlkv_train")
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
     args = ap.parse_args()
@@ -147,6 +150,8 @@ def main():
     tok = Tokenizer.load(os.path.join(HERE, "tokenizer.json"))
     cfg = Config(n_vocab=tok.n_vocab)
     model = LlavaTiny(cfg)
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
     eos = tok.piece_to_id["</s>"]
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
@@ -157,7 +162,7 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
     val_items = make_val(tok, cfg, args.val_images)
 
-    logf = open(args.log, "w")
+    logf = open(args.log, "a" if args.init else "w")
 
     def log(msg):
         print(msg, flush=True)
@@ -168,6 +173,8 @@ def main():
     log(f"# vlkv llava-tiny training  {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())} UTC")
     log(f"# config {json.dumps(cfg.to_dict())}")
     log(f"# args {json.dumps(vars(args))}")
+    if args.init:
+        log(f"# initialised from {args.init}, data offset {args.data_offset}")
     log(f"# params {n_params} (vision {sum(p.numel() for p in model.vision.parameters())}), "
         f"prefix tokens {len(prefix)}, image tokens {cfg.n_patches}, val items {len(val_items)}")
 
@@ -185,7 +192,7 @@ def main():
             g["lr"] = lr
         items = []
         for b in range(args.batch):
-            idx = step * args.batch + b
+            idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
             rng = np.random.default_rng([args.seed, idx])
             ids, tgt = build_suffix(tok, train_turns(s, rng))
