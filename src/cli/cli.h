@@ -11,6 +11,7 @@ int cmd_chat(int argc, char **argv);      /* cmd_chat.c: interactive multi-turn 
 int cmd_bench(int argc, char **argv);     /* cmd_bench.c: llama-bench style pp/tg rows */
 int cmd_devices(int argc, char **argv);   /* cmd_devices.c: Vulkan devices and capabilities */
 int cmd_eval(int argc, char **argv);      /* cmd_eval.c: quality of KV policies x budgets */
+int cmd_calibrate(int argc, char **argv); /* cmd_calibrate.c: PrefixKV per-layer ratios -> JSON */
 
 /* Log callback printing to stderr (WARN and ERROR always, INFO/DEBUG with -v). */
 void cli_log_to_stderr(int verbosity);

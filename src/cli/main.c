@@ -16,6 +16,7 @@ static const struct command commands[] = {
     {"chat",    cmd_chat,    "interactive multi-turn chat with /image PATH, streamed"},
     {"bench",   cmd_bench,   "llama-bench style pp/tg speed rows against bandwidth and sgemm"},
     {"eval",    cmd_eval,    "quality of KV policies x budgets: PPL, ROUGE-L, accuracy, bytes, speed"},
+    {"calibrate", cmd_calibrate, "PrefixKV calibration: per-layer KV ratios per budget -> JSON for --kv-config"},
     {"devices", cmd_devices, "list Vulkan devices and their capabilities"},
     {"info",    cmd_info,    "print a GGUF file's metadata and tensor table"},
     {"mkmodel", cmd_mkmodel, "write a synthetic llama GGUF or LLaVA mmproj (any shape, weight types, seed)"},

@@ -237,3 +237,79 @@ fail:
     vlkv_kv_calib_free(out);
     return st;
 }
+
+/* ---- calibration through the public API -------------------------------------------------- */
+
+static vlkv_status eval_prompt(vlkv_model *model, vlkv_context *ctx, const struct vlkv_calib_prompt *pr) {
+    vlkv_status st = VLKV_OK;
+    vlkv_image *imgs[16] = {0};
+    int32_t *toks = NULL;
+    const int32_t n_img = vlkv_model_has_vision(model) ? pr->n_images : 0;
+    VLKV_CHECK(n_img <= 16, VLKV_ERR_INVALID_ARG, "calibrate: at most 16 images per prompt");
+    for (int32_t i = 0; i < n_img; i++) VLKV_TRY(vlkv_image_load_file(pr->images[i], &imgs[i]));
+    if (vlkv_model_has_vision(model)) {
+        VLKV_TRY(vlkv_prompt_eval(ctx, pr->text, imgs, n_img));
+    } else {
+        const size_t len = strlen(pr->text);
+        int32_t n = vlkv_tokenize(model, pr->text, len, -1, 1, NULL, 0);
+        if (n < 0) n = -n;
+        VLKV_CHECK(n > 0, VLKV_ERR_INVALID_ARG, "calibrate: a prompt produced no tokens");
+        toks = malloc((size_t)n * sizeof *toks);
+        VLKV_CHECK(toks, VLKV_ERR_OOM, "calibrate: out of memory");
+        n = vlkv_tokenize(model, pr->text, len, -1, 1, toks, n);
+        VLKV_TRY(vlkv_eval_tokens(ctx, toks, n, VLKV_MOD_INSTRUCTION));
+    }
+fail:
+    for (int32_t i = 0; i < 16; i++) vlkv_image_free(imgs[i]);
+    free(toks);
+    return st;
+}
+
+vlkv_status vlkv_kv_calibrate(vlkv_model *model, const vlkv_context_params *cp, const struct vlkv_calib_prompt *prompts,
+                              int32_t n_prompts, const double *budgets, int32_t n_budgets, const char *out_path,
+                              vlkv_calib_progress progress, void *ud) {
+    vlkv_status st = VLKV_OK;
+    vlkv_context *ctx = NULL;
+    struct vlkv_kv_calib cal = {0};
+    char profile[1024], opts[1400], blist[400] = "";
+    VLKV_CHECK(model && cp && prompts && n_prompts > 0 && budgets && n_budgets > 0 && n_budgets <= 32 && out_path,
+               VLKV_ERR_INVALID_ARG, "calibrate: need a model, 1+ prompts, 1..32 budgets and an output path");
+    double bmin = 1.0;
+    for (int32_t i = 0; i < n_budgets; i++) {
+        VLKV_CHECK(budgets[i] > 0 && budgets[i] < 1, VLKV_ERR_INVALID_ARG,
+                   "calibrate: budget %g: expected a retained fraction in (0, 1)", budgets[i]);
+        size_t l = strlen(blist);
+        snprintf(blist + l, sizeof blist - l, "%s%.6g", i ? ":" : "", budgets[i]);
+        bmin = budgets[i] < bmin ? budgets[i] : bmin;
+    }
+    VLKV_CHECK(strlen(out_path) + 16 < sizeof profile && !strchr(out_path, ','), VLKV_ERR_INVALID_ARG,
+               "calibrate: output path too long or contains ','");
+    snprintf(profile, sizeof profile, "%s.profile.jsonl", out_path);
+    FILE *f = fopen(profile, "w");   /* truncate: the policy appends */
+    VLKV_CHECK(f, VLKV_ERR_IO, "%s: cannot create: %s", profile, strerror(errno));
+    fclose(f);
+    snprintf(opts, sizeof opts, "profile=%s,profile_budgets=%s", profile, blist);
+    vlkv_context_params p = *cp;
+    p.kv_policy = "prefixkv";
+    p.kv_budget = (float)bmin;
+    p.kv_budget_tokens = 0;
+    p.kv_opts = opts;
+    p.kv_config_path = NULL;
+    VLKV_TRY(vlkv_context_init(model, &p, &ctx));
+    for (int32_t i = 0; i < n_prompts; i++) {
+        vlkv_context_reset(ctx);
+        VLKV_TRY(eval_prompt(model, ctx, &prompts[i]));
+        VLKV_TRY(vlkv_kv_compress(ctx));
+        if (progress) progress(i + 1, n_prompts, ud);
+    }
+    VLKV_TRY(vlkv_kv_calib_from_profile(profile, vlkv_model_desc(model), &cal));
+    VLKV_CHECK(cal.n_layer == vlkv_model_n_layer(model) && cal.n_configs == n_budgets, VLKV_ERR_FORMAT,
+               "%s: profile has %d layers x %d budgets, expected %d x %d", profile, cal.n_layer, cal.n_configs,
+               vlkv_model_n_layer(model), n_budgets);
+    VLKV_TRY(vlkv_kv_calib_write(out_path, &cal));
+    remove(profile);
+fail:
+    vlkv_kv_calib_free(&cal);
+    vlkv_context_free(ctx);
+    return st;
+}

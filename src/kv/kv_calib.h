@@ -41,4 +41,24 @@ vlkv_status vlkv_kv_calib_lookup(const struct vlkv_kv_calib *c, const char *path
  * element-wise mean over its lines. */
 vlkv_status vlkv_kv_calib_from_profile(const char *profile_path, const char *model_desc, struct vlkv_kv_calib *out);
 
+/* One calibration prompt: text, and image files used when the model has a vision tower (the
+ * LLaVA template through vlkv_prompt_eval); a text-only model evaluates the text as is. */
+struct vlkv_calib_prompt {
+    const char *text;
+    const char *const *images;
+    int32_t     n_images;
+};
+
+/* Progress callback: called after each prompt (i of n done). May be NULL. */
+typedef void (*vlkv_calib_progress)(int32_t i, int32_t n, void *ud);
+
+/* PrefixKV offline calibration through the public API (§2.4): one context with kv_policy
+ * "prefixkv" recording its per-sample searches for every budget (profile option), each prompt
+ * prefilled and compressed, then the per-layer retained fractions averaged per budget and written
+ * to out_path. cp supplies n_ctx / threads / batch (its KV fields are overridden). budgets: retained
+ * fractions in (0, 1). The model must outlive the call. */
+vlkv_status vlkv_kv_calibrate(vlkv_model *model, const vlkv_context_params *cp, const struct vlkv_calib_prompt *prompts,
+                              int32_t n_prompts, const double *budgets, int32_t n_budgets, const char *out_path,
+                              vlkv_calib_progress progress, void *ud);
+
 #endif /* VLKV_KV_CALIB_H */
