@@ -4,7 +4,8 @@
  * One workgroup per (query i, head h); grouped-query: KV head = h / (n_head / n_head_kv).
  * Causal: query i (of n_q, the last n_q slots) sees slots [0, n_kv - n_q + i]. The probabilities
  * go through the `scores` scratch ([n_q][n_head][n_kv]); `stats` receives (max, log-sum-exp) of
- * the scaled logits per (i, h) for the statistics pass (attn_stats.comp). d_head <= 256. */
+ * the scaled logits per (i, h) for the statistics pass (attn_stats.comp). d_head <= 256.
+ * q / out / stats rows are offset by q_row0 (prefill in query chunks); scores are per chunk. */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -12,6 +13,7 @@ layout(local_size_x_id = 0) in;
 layout(push_constant) uniform PC {
     uint n_q; uint n_kv; uint n_head; uint n_head_kv;
     uint d_head; uint causal; float scale; uint write_stats;
+    uint q_row0; uint pad0; uint pad1; uint pad2;
 } pc;
 layout(std430, binding = 0) readonly buffer Q { float q[]; };
 #define KB 1
@@ -55,8 +57,8 @@ void main() {
     const uint D = pc.d_head, kvh = h / (pc.n_head / pc.n_head_kv);
     const uint kv_stride = pc.n_head_kv * D, koff = kvh * D;
     const uint n_vis = pc.causal != 0u ? pc.n_kv - pc.n_q + i + 1u : pc.n_kv;
-    const uint qrow = (i * pc.n_head + h);
-    const uint sbase = qrow * pc.n_kv;
+    const uint qrow = (pc.q_row0 + i) * pc.n_head + h;
+    const uint sbase = (i * pc.n_head + h) * pc.n_kv;
 
     for (uint d = tid; d < D; d += BLOCK_SIZE) qs[d] = q[qrow * D + d];
     barrier();

@@ -2,13 +2,14 @@
 /* eltwise.comp - out[i] = f(a[i], b[i]); the op is specialization constant 2:
  *   0 add: a + b      1 silu_mul: silu(a) * b      2 gelu (erf)      3 gelu (tanh)
  *   4 quick gelu: a * sigmoid(1.702 a)
+ * b[i % b_len] when b_len > 0 (bias broadcast over rows).
  * Bindings may alias (in-place ops bind the same range twice). */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(constant_id = 2) const uint OP = 0;
 layout(local_size_x_id = 0) in;
-layout(push_constant) uniform PC { uint n; uint pad0; uint pad1; uint pad2; } pc;
+layout(push_constant) uniform PC { uint n; uint b_len; uint pad1; uint pad2; } pc;
 layout(std430, binding = 0) readonly buffer A { float a[]; };
 layout(std430, binding = 1) readonly buffer B { float b[]; };
 layout(std430, binding = 2) writeonly buffer O { float o[]; };
@@ -26,9 +27,9 @@ void main() {
     const float v = a[i];
     float r;
     if (OP == 0u) {
-        r = v + b[i];
+        r = v + b[pc.b_len > 0u ? i % pc.b_len : i];
     } else if (OP == 1u) {
-        r = v / (1.0 + exp(-v)) * b[i];
+        r = v / (1.0 + exp(-v)) * b[pc.b_len > 0u ? i % pc.b_len : i];
     } else if (OP == 2u) {
         r = 0.5 * v * (1.0 + erf_as(v * 0.70710678118654752));
     } else if (OP == 3u) {

@@ -226,6 +226,12 @@ static void test_eltwise(void) {
     CHECK_MSG(max_abs_diff(y, ref, n) == 0, "add: max abs diff %.3g", max_abs_diff(y, ref, n));
     vk_buffer_write(g_dev, &ba, 0, a, sizeof(float) * n);
 
+    for (uint32_t i = 0; i < n; i++) ref[i] = a[i] + b[i % 40];
+    RUN(vk_op_add_row(g_dev, vk_ref_of(&ba), vk_ref_of(&bb), n, 40));   /* bias broadcast */
+    down(&ba, y, sizeof(float) * n);
+    CHECK_MSG(max_abs_diff(y, ref, n) == 0, "add_row: max abs diff %.3g", max_abs_diff(y, ref, n));
+    vk_buffer_write(g_dev, &ba, 0, a, sizeof(float) * n);
+
     for (uint32_t i = 0; i < n; i++) ref[i] = (float)(a[i] / (1.0 + exp(-(double)a[i])) * b[i]);
     RUN(vk_op_silu_mul(g_dev, vk_ref_of(&ba), vk_ref_of(&bb), vk_ref_of(&by), n));
     down(&by, y, sizeof(float) * n);
@@ -263,7 +269,8 @@ static void *make_kv(enum vlkv_type t, size_t n, float *vals) {
 }
 
 /* attention + statistics pass vs double loops */
-static void test_attention(enum vlkv_type t, uint32_t n_q, uint32_t n_kv, int causal) {
+/* chunk: query rows per dispatch (scores scratch sized for that many; 0 = all at once) */
+static void test_attention(enum vlkv_type t, uint32_t n_q, uint32_t n_kv, int causal, uint32_t chunk) {
     const uint32_t H = 4, Hkv = 2, D = 32, kvw = Hkv * D, g = H / Hkv;
     const size_t es = t == VLKV_TYPE_F16 ? 2 : 4;
     float *q = xmalloc(sizeof(float) * n_q * H * D), *kf = xmalloc(sizeof(float) * n_kv * kvw);
@@ -299,15 +306,16 @@ static void test_attention(enum vlkv_type t, uint32_t n_q, uint32_t n_kv, int ca
     struct vk_buffer bq = up(q, sizeof(float) * n_q * H * D), bk = up(k, es * n_kv * kvw), bv = up(v, es * n_kv * kvw);
     struct vk_buffer bo = up(NULL, sizeof(float) * n_q * H * D), bs = up(NULL, sizeof(float) * n_q * H * n_kv);
     struct vk_buffer bt = up(NULL, sizeof(float) * n_q * H * 2);
-    RUN(vk_op_attention(g_dev, t, vk_ref_of(&bq), vk_ref_of(&bk), vk_ref_of(&bv), vk_ref_of(&bo), vk_ref_of(&bs),
+    struct vk_ref scores = chunk ? vk_ref_at(&bs, 0, sizeof(float) * chunk * H * n_kv) : vk_ref_of(&bs);
+    RUN(vk_op_attention(g_dev, t, vk_ref_of(&bq), vk_ref_of(&bk), vk_ref_of(&bv), vk_ref_of(&bo), scores,
                         vk_ref_of(&bt), n_q, n_kv, H, Hkv, D, causal));
     down(&bo, out, sizeof(float) * n_q * H * D);
     down(&bt, stats, sizeof(float) * n_q * H * 2);
     double e = nmse(out, ref, (int64_t)n_q * H * D), es2 = max_abs_diff(stats, rstats, (int64_t)n_q * H * 2);
     CHECK_MSG(e <= 1e-10, "attention %s n_q=%u n_kv=%u causal=%d: nmse %.3g", vlkv_type_name(t), n_q, n_kv, causal, e);
     CHECK_MSG(es2 <= 1e-5, "attention stats (max, lse): max abs diff %.3g", es2);
-    printf("  attention %s n_q=%u n_kv=%u causal=%d: nmse %.2e, stats diff %.2e\n", vlkv_type_name(t), n_q, n_kv,
-           causal, e, es2);
+    printf("  attention %s n_q=%u n_kv=%u causal=%d chunk=%u: nmse %.2e, stats diff %.2e\n", vlkv_type_name(t), n_q,
+           n_kv, causal, chunk, e, es2);
 
     if (causal) {
         /* statistics over query rows [r0, r1): col[j] = mean_h sum_i P */
@@ -414,7 +422,7 @@ static void test_kv_primitives(void) {
     src[1] = 1e-6f;      /* f16 subnormal */
     struct vk_buffer bsrc = up(src, sizeof(float) * n);
     vk_buffer_write(g_dev, &big, off, rows, (size_t)len * row_bytes);
-    RUN(vk_op_cpy_f32_f16(g_dev, vk_ref_of(&bsrc), vk_ref_at(&big, off + (size_t)slot * row_bytes, 0), n));
+    RUN(vk_op_cpy_f32_f16(g_dev, vk_ref_of(&bsrc), vk_ref_at(&big, off, 0), slot * row_elems, n));
     vk_buffer_read(g_dev, &big, off, got, (size_t)len * row_bytes);
     int exact = 1, near = 1;
     for (uint32_t i = 0; i < n; i++) {
@@ -490,10 +498,11 @@ int main(void) {
     test_rope(64);
     test_rope(32);
     test_eltwise();
-    test_attention(VLKV_TYPE_F16, 5, 40, 1);     /* decode-ish: 5 new tokens over a 40-slot layer */
-    test_attention(VLKV_TYPE_F32, 1, 33, 1);     /* one decode token */
-    test_attention(VLKV_TYPE_F16, 24, 24, 1);    /* prefill */
-    test_attention(VLKV_TYPE_F32, 16, 16, 0);    /* ViT (dense) */
+    test_attention(VLKV_TYPE_F16, 5, 40, 1, 0);     /* 5 new tokens over a 40-slot layer */
+    test_attention(VLKV_TYPE_F32, 1, 33, 1, 0);     /* one decode token */
+    test_attention(VLKV_TYPE_F16, 24, 24, 1, 0);    /* prefill */
+    test_attention(VLKV_TYPE_F16, 19, 30, 1, 7);    /* prefill in query chunks of 7 (small scratch) */
+    test_attention(VLKV_TYPE_F32, 16, 16, 0, 5);    /* ViT (dense), chunked */
     test_kv_primitives();
     test_errors();
     printf("  %llu dispatches\n", (unsigned long long)g_dev->n_dispatches);

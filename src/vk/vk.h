@@ -189,13 +189,16 @@ vlkv_status vk_op_layernorm(struct vk_device *d, struct vk_ref x, struct vk_ref 
 vlkv_status vk_op_rope_norm(struct vk_device *d, struct vk_ref x, struct vk_ref pos, uint32_t n_rows,
                             uint32_t n_head, uint32_t d_head, uint32_t n_rot, float freq_base, float freq_scale);
 vlkv_status vk_op_add(struct vk_device *d, struct vk_ref y, struct vk_ref x, uint32_t n);          /* y += x */
+/* y[i] += row[i % row_len] (bias of a matmul; n a multiple of row_len) */
+vlkv_status vk_op_add_row(struct vk_device *d, struct vk_ref y, struct vk_ref row, uint32_t n, uint32_t row_len);
 vlkv_status vk_op_silu_mul(struct vk_device *d, struct vk_ref g, struct vk_ref u, struct vk_ref y, uint32_t n);
 enum vk_gelu { VK_GELU_ERF, VK_GELU_TANH, VK_GELU_QUICK };
 vlkv_status vk_op_gelu(struct vk_device *d, enum vk_gelu kind, struct vk_ref x, uint32_t n);       /* in place */
 /* Attention of n_q queries over the first n_kv slots of K/V ([slot][n_head_kv*d_head], F16 or
  * F32): causal means query i sees slots [0, n_kv - n_q + i]. q, out: [n_q][n_head*d_head] f32.
- * scores: scratch of n_q*n_head*n_kv floats. stats (may have b == NULL): [n_q][n_head][2] f32 =
- * (row max of the scaled logits, log-sum-exp) for vk_op_attn_stats. */
+ * scores: scratch of at least n_head*n_kv floats; queries run in chunks of as many rows as it
+ * holds (n_q*n_head*n_kv floats = one dispatch). stats (may have b == NULL): [n_q][n_head][2] f32
+ * = (row max of the scaled logits, log-sum-exp) for vk_op_attn_stats. */
 vlkv_status vk_op_attention(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref q, struct vk_ref k,
                             struct vk_ref v, struct vk_ref out, struct vk_ref scores, struct vk_ref stats,
                             uint32_t n_q, uint32_t n_kv, uint32_t n_head, uint32_t n_head_kv, uint32_t d_head,
@@ -207,8 +210,8 @@ vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct
                              struct vk_ref stats, struct vk_ref per_head, struct vk_ref col,
                              uint32_t n_q, uint32_t n_kv, uint32_t n_head, uint32_t n_head_kv, uint32_t d_head,
                              uint32_t r0, uint32_t r1);
-/* dst[i] = f16(src[i]) (KV append: write the new rows at the slot's byte offset in dst). */
-vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t n);
+/* dst[dst_off + i] = f16(src[i]) for i < n (KV append: dst_off = first slot * row elements). */
+vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t dst_off, uint32_t n);
 /* KV compaction in place: rows keep[0..n_keep) (int32, strictly increasing) of `rows` (row_bytes
  * each, a multiple of 4) move to slots 0..n_keep-1. scratch: >= n_keep*row_bytes. */
 vlkv_status vk_op_kv_compact(struct vk_device *d, struct vk_ref rows, struct vk_ref keep, struct vk_ref scratch,

@@ -88,23 +88,28 @@ vlkv_status vk_op_rope_norm(struct vk_device *d, struct vk_ref x, struct vk_ref 
 }
 
 static vlkv_status eltwise(struct vk_device *d, enum vk_pipe p, struct vk_ref a, struct vk_ref b, struct vk_ref o,
-                           uint32_t n) {
+                           uint32_t n, uint32_t b_len) {
     struct vk_ref refs[3] = {a, b, o};
-    struct vk_pc_eltwise pc = {n, 0, 0, 0};
+    struct vk_pc_eltwise pc = {n, b_len, 0, 0};
     return vk_dispatch(d, p, refs, 3, &pc, div_up(n, 256), 1, 1);
 }
 
 vlkv_status vk_op_add(struct vk_device *d, struct vk_ref y, struct vk_ref x, uint32_t n) {
-    return eltwise(d, VK_PIPE_ADD, y, x, y, n);
+    return eltwise(d, VK_PIPE_ADD, y, x, y, n, 0);
+}
+
+vlkv_status vk_op_add_row(struct vk_device *d, struct vk_ref y, struct vk_ref row, uint32_t n, uint32_t row_len) {
+    if (row_len == 0 || n % row_len) return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: add_row: %u %% %u != 0", n, row_len);
+    return eltwise(d, VK_PIPE_ADD, y, row, y, n, row_len);
 }
 
 vlkv_status vk_op_silu_mul(struct vk_device *d, struct vk_ref g, struct vk_ref u, struct vk_ref y, uint32_t n) {
-    return eltwise(d, VK_PIPE_SILU_MUL, g, u, y, n);
+    return eltwise(d, VK_PIPE_SILU_MUL, g, u, y, n, 0);
 }
 
 vlkv_status vk_op_gelu(struct vk_device *d, enum vk_gelu kind, struct vk_ref x, uint32_t n) {
     enum vk_pipe p = kind == VK_GELU_ERF ? VK_PIPE_GELU_ERF : kind == VK_GELU_TANH ? VK_PIPE_GELU_TANH : VK_PIPE_GELU_QUICK;
-    return eltwise(d, p, x, x, x, n);
+    return eltwise(d, p, x, x, x, n, 0);
 }
 
 static vlkv_status check_attn(enum vlkv_type kv_type, uint32_t n_q, uint32_t n_kv, uint32_t n_head,
@@ -126,10 +131,23 @@ vlkv_status vk_op_attention(struct vk_device *d, enum vlkv_type kv_type, struct 
     if (st != VLKV_OK) return st;
     const uint32_t write_stats = stats.b != NULL;
     if (!write_stats) stats = q;   /* bound but never written */
+    /* query chunks whose probabilities fit the scores scratch */
+    const size_t scores_bytes = scores.size ? scores.size : (size_t)scores.b->size - scores.off;
+    const size_t row_bytes = (size_t)n_head * n_kv * sizeof(float);
+    const uint32_t chunk = (uint32_t)VLKV_MIN((size_t)n_q, scores_bytes / row_bytes);
+    if (chunk == 0)
+        return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: attention scores scratch of %zu bytes < one query (%zu)",
+                          scores_bytes, row_bytes);
     struct vk_ref refs[6] = {q, k, v, out, scores, stats};
-    struct vk_pc_attention pc = {n_q, n_kv, n_head, n_head_kv, d_head, causal ? 1u : 0u, 1.0f / sqrtf((float)d_head),
-                                 write_stats};
-    return vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_ATTN_F16 : VK_PIPE_ATTN_F32, refs, 6, &pc, n_q, n_head, 1);
+    for (uint32_t c0 = 0; c0 < n_q; c0 += chunk) {
+        const uint32_t c1 = VLKV_MIN(n_q, c0 + chunk);
+        struct vk_pc_attention pc = {c1 - c0, causal ? n_kv - n_q + c1 : n_kv, n_head, n_head_kv, d_head,
+                                     causal ? 1u : 0u, 1.0f / sqrtf((float)d_head), write_stats, c0, 0, 0, 0};
+        st = vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_ATTN_F16 : VK_PIPE_ATTN_F32, refs, 6, &pc, c1 - c0,
+                         n_head, 1);
+        if (st != VLKV_OK) return st;
+    }
+    return VLKV_OK;
 }
 
 vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref q, struct vk_ref k,
@@ -149,9 +167,9 @@ vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct
     return vk_dispatch(d, VK_PIPE_COLSUM, refs2, 2, &pc2, div_up(n_kv, 64), 1, 1);
 }
 
-vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t n) {
+vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t dst_off, uint32_t n) {
     struct vk_ref refs[2] = {src, dst};
-    struct vk_pc_cpy pc = {n, 0, 0, 0};
+    struct vk_pc_cpy pc = {n, dst_off, 0, 0};
     return vk_dispatch(d, VK_PIPE_CPY_F32_F16, refs, 2, &pc, div_up(n, 256), 1, 1);
 }
 

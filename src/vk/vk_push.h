@@ -43,20 +43,23 @@ struct vk_pc_rope {
 };
 _Static_assert(sizeof(struct vk_pc_rope) == 32, "rope push constants");
 
-/* eltwise.comp: the op is specialization constant 1 (enum vk_elt_op). */
+/* eltwise.comp: the op is specialization constant 2; b is indexed i % b_len when b_len > 0
+ * (a bias row broadcast over the rows of a), else i. */
 struct vk_pc_eltwise {
-    uint32_t n, pad0, pad1, pad2;
+    uint32_t n, b_len, pad1, pad2;
 };
 _Static_assert(sizeof(struct vk_pc_eltwise) == 16, "eltwise push constants");
 
-/* attention.comp: query i of n_q sees slots [0, n_kv - n_q + i] (causal) or all n_kv. */
+/* attention.comp: query i of n_q sees slots [0, n_kv - n_q + i] (causal) or all n_kv; it reads
+ * q row q_row0 + i and writes out/stats row q_row0 + i (prefill runs in query chunks). */
 struct vk_pc_attention {
     uint32_t n_q, n_kv, n_head, n_head_kv;
     uint32_t d_head, causal;
     float    scale;
     uint32_t write_stats;
+    uint32_t q_row0, pad0, pad1, pad2;
 };
-_Static_assert(sizeof(struct vk_pc_attention) == 32, "attention push constants");
+_Static_assert(sizeof(struct vk_pc_attention) == 48, "attention push constants");
 
 /* attn_stats.comp: out[h][j] = sum_{i in [r0,r1), visible} exp(scale q_ih.k_j - lse_ih). */
 struct vk_pc_attn_stats {
@@ -86,9 +89,9 @@ struct vk_pc_kv_merge {
 };
 _Static_assert(sizeof(struct vk_pc_kv_merge) == 16, "kv_merge push constants");
 
-/* cpy_f32_f16.comp: dst[i] = f16(src[i]). */
+/* cpy_f32_f16.comp: dst[dst_off + i] = f16(src[i]). */
 struct vk_pc_cpy {
-    uint32_t n, pad0, pad1, pad2;
+    uint32_t n, dst_off, pad1, pad2;
 };
 _Static_assert(sizeof(struct vk_pc_cpy) == 16, "cpy push constants");
 
