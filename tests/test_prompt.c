@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "context.h"
 #include "gguf.h"
 #include "internal.h"
 #include "prompt.h"
@@ -115,6 +116,149 @@ static void compare(const char *what, const struct vlkv_prompt *p, const struct 
     CHECK_MSG(n_img == e->n_img, "%s: %d images, want %d", what, (int)n_img, (int)e->n_img);
     CHECK_MSG(bad == 0, "%s: %d tokens differ", what, (int)bad);
     CHECK(p->n_tokens == e->n);
+}
+
+/* ---- end to end through the engine (models made by `vlkv mkmodel`) ----------------------- */
+
+static int run(const char *cmd) {
+    int rc = system(cmd);
+    if (rc != 0) fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
+    return rc == 0;
+}
+
+/* Layer 0's slots must be positions 0..n-1 with the modality runs of the built prompt. */
+static void check_slots(const char *what, vlkv_context *ctx, int32_t from, const struct vlkv_prompt *p,
+                        int32_t n_img_tok) {
+    const struct vlkv_kv_layer *L = &vlkv_context_kv(ctx)->layers[0];
+    int32_t s = from, bad = 0;
+    for (int32_t g = 0; g < p->n_segs; g++) {
+        const struct vlkv_prompt_seg *sg = &p->segs[g];
+        int32_t n = sg->kind == VLKV_SEG_IMAGE ? n_img_tok : sg->n;
+        for (int32_t i = 0; i < n; i++, s++)
+            if (s >= L->len || L->pos[s] != s || L->mod[s] != (uint8_t)sg->mod) bad++;
+    }
+    CHECK_MSG(s == L->len && bad == 0, "%s: %d slots (cache %d), %d with wrong position/modality", what, (int)s,
+              (int)L->len, (int)bad);
+}
+
+static int32_t tk_model_tokenize(void *ud, const char *text, size_t len, int add_bos, int parse_special,
+                                 int32_t *out, int32_t n_max) {
+    return vlkv_tokenize(ud, text, len, add_bos, parse_special, out, n_max);
+}
+static int32_t tk_model_piece(void *ud, int32_t id, char *buf, int32_t n) {
+    return vlkv_token_to_piece(ud, id, buf, n);
+}
+
+static void test_e2e(void) {
+    const char *bin = getenv("VLKV_BIN");
+    char cmd[2048];
+    if (!bin) {
+        printf("test_prompt: VLKV_BIN not set, end-to-end part skipped\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd,
+             "\"%s\" mkmodel -o test_prompt_llm.gguf --n-embd 64 --n-ff 128 --n-head 4 --n-layer 2 --n-vocab 400 "
+             "> /dev/null && \"%s\" mkmodel --mmproj -o test_prompt_mm.gguf --image-size 32 --patch-size 8 "
+             "--n-embd 32 --n-ff 64 --n-head 4 --n-layer 2 --n-embd-out 64 > /dev/null", bin, bin);
+    if (!run(cmd)) { CHECK(0); return; }
+
+    vlkv_model_params mp = vlkv_model_params_default();
+    mp.mmproj_path = "test_prompt_mm.gguf";
+    vlkv_model *model = NULL, *text_model = NULL;
+    vlkv_context *ctx = NULL, *tctx = NULL;
+    vlkv_image *img = NULL;
+    CHECK_MSG(vlkv_model_load("test_prompt_llm.gguf", &mp, &model) == VLKV_OK, "%s", vlkv_last_error());
+    if (!model) return;
+    const int32_t n_img_tok = vlkv_model_n_image_tokens(model);
+    CHECK(n_img_tok == 16);
+    vlkv_context_params cp = vlkv_context_params_default();
+    cp.n_ctx = 512;
+    cp.n_threads = 2;
+    CHECK(vlkv_context_init(model, &cp, &ctx) == VLKV_OK);
+    CHECK(vlkv_image_load_file(VLKV_SOURCE_DIR "/tests/data/resize_src.png", &img) == VLKV_OK);
+    struct vlkv_prompt_tokenizer tk = {model, tk_model_tokenize, tk_model_piece};
+    struct vlkv_prompt p;
+    if (ctx && img) {
+        /* turn 1: system, image, instruction */
+        CHECK_MSG(vlkv_prompt_eval(ctx, "What is it?", &img, 1) == VLKV_OK, "%s", vlkv_last_error());
+        CHECK(vlkv_prompt_build(&tk, "What is it?", 1, 0, &p) == VLKV_OK);
+        CHECK(vlkv_n_past(ctx) == p.n_tokens + n_img_tok);
+        CHECK(p.tokens[0] == vlkv_token_bos(model));
+        check_slots("turn 1", ctx, 0, &p, n_img_tok);
+        vlkv_prompt_clear(&p);
+        vlkv_timings t = vlkv_get_timings(ctx);
+        CHECK(t.vision_ms > 0);
+        /* decode two answer tokens, then turn 2 continues after them */
+        for (int i = 0; i < 2; i++) {
+            int32_t tok = 300 + i;
+            CHECK(vlkv_decode(ctx, tok) == VLKV_OK);
+        }
+        const int32_t n1 = vlkv_n_past(ctx);
+        CHECK(vlkv_prompt_eval(ctx, "Why?", NULL, 0) == VLKV_OK);
+        CHECK(vlkv_prompt_build(&tk, "Why?", 0, 1, &p) == VLKV_OK);
+        CHECK(p.n_tokens > 0 && p.tokens[0] == vlkv_token_eos(model));   /* "</s>" closes the answer */
+        CHECK(vlkv_n_past(ctx) == n1 + p.n_tokens);
+        check_slots("turn 2", ctx, n1, &p, n_img_tok);
+        vlkv_prompt_clear(&p);
+        /* marker mismatch: error, nothing evaluated */
+        const int32_t n2 = vlkv_n_past(ctx);
+        CHECK(vlkv_prompt_eval(ctx, "<image> <image>", &img, 1) == VLKV_ERR_INVALID_ARG);
+        CHECK(vlkv_n_past(ctx) == n2);
+        /* the context is too small: VLKV_ERR_CONTEXT_FULL before anything is evaluated */
+        vlkv_context_free(ctx);
+        ctx = NULL;
+        cp.n_ctx = 40;
+        CHECK(vlkv_context_init(model, &cp, &ctx) == VLKV_OK);
+        if (ctx) {
+            CHECK(vlkv_prompt_eval(ctx, "What is it?", &img, 1) == VLKV_ERR_CONTEXT_FULL);
+            CHECK(strstr(vlkv_last_error(), "n_ctx") != NULL);
+            CHECK(vlkv_n_past(ctx) == 0);
+        }
+    }
+    /* a text-only model with an image: a clear error */
+    CHECK(vlkv_model_load("test_prompt_llm.gguf", NULL, &text_model) == VLKV_OK);
+    cp.n_ctx = 512;
+    if (text_model && vlkv_context_init(text_model, &cp, &tctx) == VLKV_OK) {
+        CHECK(vlkv_prompt_eval(tctx, "What is it?", &img, 1) == VLKV_ERR_INVALID_ARG);
+        CHECK(strstr(vlkv_last_error(), "mmproj") != NULL);
+        CHECK(vlkv_n_past(tctx) == 0);
+        CHECK(vlkv_prompt_eval(tctx, "Hello", NULL, 0) == VLKV_OK);
+        CHECK(vlkv_n_past(tctx) > 0);
+    }
+
+    /* vlkv chat with piped stdin: two turns, an image, a bad image, an unknown command, quit */
+    FILE *f = fopen("test_prompt_chat.in", "w");
+    if (f) {
+        fprintf(f, "/image %s/tests/data/resize_src.png\nWhat is it?\n/image no_such_image.png\n/bogus\n"
+                   "Tell me more.\n/quit\nnever read\n", VLKV_SOURCE_DIR);
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd,
+             "\"%s\" chat -m test_prompt_llm.gguf --mmproj test_prompt_mm.gguf -n 4 -c 512 < test_prompt_chat.in "
+             "> test_prompt_chat.out 2> test_prompt_chat.err", bin);
+    CHECK(run(cmd));
+    size_t n = 0;
+    char err[8192] = {0};
+    f = fopen("test_prompt_chat.err", "r");
+    if (f) { n = fread(err, 1, sizeof err - 1, f); fclose(f); }
+    err[n] = 0;
+    CHECK_MSG(strstr(err, "encoding image... done in") != NULL, "chat stderr: %s", err);
+    CHECK_MSG(strstr(err, "no_such_image.png") != NULL, "chat stderr lacks the bad image: %s", err);
+    CHECK_MSG(strstr(err, "unknown command '/bogus'") != NULL, "chat stderr: %s", err);
+    /* the usage error: --image without --mmproj */
+    snprintf(cmd, sizeof cmd, "\"%s\" chat -m test_prompt_llm.gguf --image x.png < /dev/null > /dev/null 2>&1", bin);
+    CHECK(system(cmd) != 0);
+
+    vlkv_context_free(tctx);
+    vlkv_model_free(text_model);
+    vlkv_image_free(img);
+    vlkv_context_free(ctx);
+    vlkv_model_free(model);
+    remove("test_prompt_llm.gguf");
+    remove("test_prompt_mm.gguf");
+    remove("test_prompt_chat.in");
+    remove("test_prompt_chat.out");
+    remove("test_prompt_chat.err");
 }
 
 int main(void) {
@@ -236,5 +380,6 @@ int main(void) {
     CHECK(vlkv_prompt_eval(NULL, "x", NULL, 0) == VLKV_ERR_INVALID_ARG);
 
     vlkv_tokenizer_free(tok);
+    test_e2e();
     return test_done("test_prompt");
 }
