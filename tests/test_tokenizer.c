@@ -291,7 +291,127 @@ static void test_variants(void) {
     vlkv_tokenizer_free(NULL);
 }
 
+/* ---- cross-check against the Python SPM reference (models/tokenizer.py) ---------------------- */
+
+/* Parse a JSON array of strings / numbers that follows "key": in s (the simple layout
+ * json.dump writes for models/tokenizer.json: no escapes besides \" and \\). */
+static int json_array(const char *s, const char *key, char ***strs, double **nums, int *n) {
+    const char *p = strstr(s, key);
+    if (!p || !(p = strchr(p + strlen(key), '['))) return 0;
+    p++;
+    int cap = 1024;
+    *n = 0;
+    if (strs) *strs = malloc((size_t)cap * sizeof **strs);
+    if (nums) *nums = malloc((size_t)cap * sizeof **nums);
+    for (;;) {
+        while (*p == ' ' || *p == '\n' || *p == ',') p++;
+        if (*p == ']') return 1;
+        if (*n == cap) {
+            cap *= 2;
+            if (strs) *strs = realloc(*strs, (size_t)cap * sizeof **strs);
+            if (nums) *nums = realloc(*nums, (size_t)cap * sizeof **nums);
+        }
+        if (strs) {
+            if (*p != '"') return 0;
+            const char *q = ++p;
+            char *out = malloc(strlen(q) + 1), *o = out;
+            while (*q && *q != '"') {
+                if (*q == '\\') {
+                    q++;
+                    if (*q != '"' && *q != '\\') { free(out); return 0; }
+                }
+                *o++ = *q++;
+            }
+            if (!*q) { free(out); return 0; }
+            *o = 0;
+            (*strs)[(*n)++] = out;
+            p = q + 1;
+        } else {
+            char *end;
+            double v = strtod(p, &end);
+            if (end == p) return 0;
+            (*nums)[(*n)++] = v;
+            p = end;
+        }
+    }
+}
+
+static void test_reference_vocab(void) {
+    const char *json = VLKV_SOURCE_DIR "/models/tokenizer.json";
+    FILE *fp = fopen(json, "rb");
+    if (!fp) {
+        printf("test_tokenizer: %s not found, reference cross-check skipped\n", json);
+        return;
+    }
+    fseek(fp, 0, SEEK_END);
+    long sz = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    char *s = malloc((size_t)sz + 1);
+    s[fread(s, 1, (size_t)sz, fp)] = 0;
+    fclose(fp);
+    char **pieces = NULL;
+    double *scores = NULL, *types = NULL;
+    int np = 0, ns = 0, nt = 0;
+    int ok = json_array(s, "\"pieces\"", &pieces, NULL, &np) && json_array(s, "\"scores\"", NULL, &scores, &ns) &&
+             json_array(s, "\"types\"", NULL, &types, &nt);
+    CHECK_MSG(ok && np == ns && np == nt && np > 259, "cannot parse %s", json);
+    if (ok && np == ns && np == nt && np > 259) {
+        float *sc = malloc((size_t)np * sizeof *sc);
+        int32_t *ty = malloc((size_t)np * sizeof *ty);
+        for (int i = 0; i < np; i++) { sc[i] = (float)scores[i]; ty[i] = (int32_t)types[i]; }
+        struct gguf_writer *w = vlkv_gguf_writer_new(32);
+        vlkv_gguf_w_str(w, "tokenizer.ggml.model", "llama");
+        vlkv_gguf_w_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)pieces, (uint64_t)np);
+        vlkv_gguf_w_arr_f32(w, "tokenizer.ggml.scores", sc, (uint64_t)np);
+        vlkv_gguf_w_arr_i32(w, "tokenizer.ggml.token_type", ty, (uint64_t)np);
+        const char *path = "test_tokenizer_ref.gguf";
+        CHECK(vlkv_gguf_writer_save(w, path) == VLKV_OK);
+        vlkv_gguf_writer_free(w);
+        vlkv_status st;
+        struct vlkv_tokenizer *tok = load(path, &st);
+        CHECK_MSG(tok, "%s", vlkv_last_error());
+        /* expected ids: Tokenizer.load("models/tokenizer.json").encode(text, add_bos, parse_special=ps) */
+        static const struct { const char *text; int bos, ps; int32_t ids[40]; } cases[] = {
+            {"A chat between a curious human and an artificial intelligence assistant.", 1, 1,
+             {1, 305, 493, 492, 304, 494, 372, 374, 333, 489, 498, 373, 261, -1}},
+            {"USER: <image>\nWhat color is the circle? ASSISTANT:", 0, 1,
+             {320, 262, 300, 63, 283, 367, 65, 13, 336, 412, 324, 306, 398, 263, 321, 262, -1}},
+            {" There are two red squares in the top left.</s>USER: How many stars?", 0, 1,
+             {300, 371, 323, 488, 541, 521, 566, 332, 306, 385, 380, 261, 2, 320, 262, 483, 499, 567, 263, -1}},
+            {"  leading  and trailing  ", 0, 1,
+             {300, 300, 300, 325, 275, 426, 288, 281, 300, 374, 301, 292, 275, 283, 286, 513, 281, 300, 300, -1}},
+            {"Multi\nline\n\ntext\twith tabs", 0, 1,
+             {300, 80, 295, 286, 369, 13, 286, 513, 279, 13, 13, 345, 123, 294, 12, 297, 283, 294, 282, 301, 275,
+              276, 293, -1}},
+            {"unicode: caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 done", 0, 1,
+             {300, 295, 288, 283, 277, 289, 278, 279, 262, 322, 275, 280, 198, 172, 300, 233, 154, 168, 233, 159,
+              175, 300, 243, 162, 155, 131, 339, 327, 279, -1}},
+            {"", 1, 1, {1, -1}},
+            {"</s>", 0, 0, {300, 63, 50, 293, 65, -1}},
+            {"a</s>b", 1, 1, {1, 304, 2, 330, -1}},
+            {"The large purple diamond is in the bottom right corner of the image.", 1, 1,
+             {1, 371, 425, 525, 410, 324, 332, 306, 390, 384, 322, 357, 288, 279, 292, 542, 306, 376, 261, -1}},
+            {"1234567890 !?,.;:", 0, 1, {300, 52, 53, 54, 55, 56, 57, 58, 59, 60, 51, 300, 36, 263, 260, 261, 62, 262, -1}},
+        };
+        for (size_t i = 0; tok && i < sizeof cases / sizeof cases[0]; i++) {
+            char label[64];
+            snprintf(label, sizeof label, "reference case %zu", i);
+            expect(tok, label, cases[i].text, strlen(cases[i].text), cases[i].bos, cases[i].ps, cases[i].ids);
+        }
+        vlkv_tokenizer_free(tok);
+        remove(path);
+        free(sc);
+        free(ty);
+    }
+    for (int i = 0; i < np; i++) free(pieces[i]);
+    free(pieces);
+    free(scores);
+    free(types);
+    free(s);
+}
+
 int main(void) {
+    test_reference_vocab();
     const char *path = "test_tokenizer.gguf";
     write_vocab(path, 0);
     vlkv_status st;
