@@ -417,7 +417,9 @@ AVX2_INLINE void q0_tile(const int RR, const int CC, const int SG, const struct 
                          float *s, size_t lds, int first) {
     __m256 acc[GR][GC];
     float prod[GR][GC][KCB] __attribute__((aligned(32)));
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < RR; r++)
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) {
             acc[r][c] = _mm256_setzero_ps();
             int b = 0;
@@ -430,10 +432,13 @@ AVX2_INLINE void q0_tile(const int RR, const int CC, const int SG, const struct 
     const size_t qoff = yblk - 32;   /* the quants are the last 32 bytes of a Q8_0/Q8_1 block */
     for (int b = 0; b < kn; b++) {
         const uint8_t *yb[GC];
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) yb[c] = (const uint8_t *)ycols + (size_t)(c0 + c) * ys + (kb0 + b) * yblk + qoff;
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++) {
             const __m256i w = _mm256_loadu_si256((const __m256i *)&R->u[r0 + r][32 * b]);
             const __m256i ws = SG ? _mm256_loadu_si256((const __m256i *)&R->sgn[r0 + r][32 * b]) : w;
+            _Pragma("GCC unroll 4")
             for (int c = 0; c < CC; c++) {
                 __m256i yv = _mm256_loadu_si256((const __m256i *)yb[c]);
                 if (SG) yv = _mm256_sign_epi8(yv, ws);
@@ -442,7 +447,9 @@ AVX2_INLINE void q0_tile(const int RR, const int CC, const int SG, const struct 
             }
         }
     }
+    _Pragma("GCC unroll 4")
     for (int c = 0; c < CC; c++)
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++) {
             const float v = hsum_f32x8(acc[r][c]) + dot_f32_short(kn, R->a[r0 + r], C->b[c0 + c]);
             float *o = &s[(size_t)c * lds + r];
@@ -582,27 +589,36 @@ static void qk_repack_row(enum vlkv_type t, const void *row, int64_t kb0, int kn
 AVX2_INLINE void qk_tile(const int RR, const int CC, const struct qk_rows *R, const char *ycols, size_t ys,
                          int64_t kb0, int kn, float *s, size_t lds, int first) {
     __m256 acc[GR][GC];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < RR; r++)
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) acc[r][c] = _mm256_setzero_ps();
     for (int b = 0; b < kn; b++) {
         const block_q8_K *yb[GC];
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) yb[c] = (const block_q8_K *)(ycols + (size_t)c * ys) + kb0 + b;
         __m256i sumi[GR][GC];
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++)
+            _Pragma("GCC unroll 4")
             for (int c = 0; c < CC; c++) sumi[r][c] = _mm256_setzero_si256();
         for (int k = 0; k < 8; k++) {
+            _Pragma("GCC unroll 4")
             for (int r = 0; r < RR; r++) {
                 const __m256i w = _mm256_loadu_si256((const __m256i *)(R->u[r] + QK_K * b + 32 * k));
                 const __m256i sc = R->sc[r][8 * b + k];
+                _Pragma("GCC unroll 4")
                 for (int c = 0; c < CC; c++) {
                     const __m256i p = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i *)(yb[c]->qs + 32 * k)));
                     sumi[r][c] = _mm256_add_epi32(sumi[r][c], _mm256_madd_epi16(sc, p));
                 }
             }
         }
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) {
             const __m256i bs = _mm256_loadu_si256((const __m256i *)yb[c]->bsums);
             const float dy = yb[c]->d;
+            _Pragma("GCC unroll 4")
             for (int r = 0; r < RR; r++) {
                 const __m256i m = _mm256_madd_epi16(R->mv[r][b], bs);
                 acc[r][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[r][c]), _mm256_set1_ps(R->dd[r][b] * dy), acc[r][c]);
@@ -610,7 +626,9 @@ AVX2_INLINE void qk_tile(const int RR, const int CC, const struct qk_rows *R, co
             }
         }
     }
+    _Pragma("GCC unroll 4")
     for (int c = 0; c < CC; c++)
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++) {
             const float v = hsum_f32x8(acc[r][c]);
             float *o = &s[(size_t)c * lds + r];
@@ -677,18 +695,25 @@ AVX2_INLINE void f_tile(const int RR, const int CC, const int f16, float wbuf[GR
                         int64_t k0, int kn, float *s, size_t lds, int first) {
     const size_t esz = f16 ? 2 : 4;
     __m256 acc[GR][GC];
+    _Pragma("GCC unroll 4")
     for (int r = 0; r < RR; r++)
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) acc[r][c] = _mm256_setzero_ps();
     int k = 0;
     for (; k + 8 <= kn; k += 8) {
         __m256 yv[GC];
+        _Pragma("GCC unroll 4")
         for (int c = 0; c < CC; c++) yv[c] = load8_act(ycols + (size_t)c * ys + (k0 + k) * esz, f16);
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++) {
             const __m256 wv = _mm256_loadu_ps(&wbuf[r][k]);
+            _Pragma("GCC unroll 4")
             for (int c = 0; c < CC; c++) acc[r][c] = _mm256_fmadd_ps(wv, yv[c], acc[r][c]);
         }
     }
+    _Pragma("GCC unroll 4")
     for (int c = 0; c < CC; c++)
+        _Pragma("GCC unroll 4")
         for (int r = 0; r < RR; r++) {
             float v = hsum_f32x8(acc[r][c]);
             for (int kk = k; kk < kn; kk++) {
@@ -725,7 +750,7 @@ static void gemm_f_avx2(int f16, int64_t n, int64_t nr, int64_t nc, float *s, si
                     float *so = s + (size_t)(cb + c) * lds + r0;
                     const char *yc = (const char *)y + (cb + c) * ys;
                     const int first = k0 == 0;
-#define FT(a, b) f_tile(a, b, f16, wbuf, yc, ys, k0, kn, so, lds, first)
+#define FT(a, b) (f16 ? f_tile(a, b, 1, wbuf, yc, ys, k0, kn, so, lds, first) : f_tile(a, b, 0, wbuf, yc, ys, k0, kn, so, lds, first))
                     if (rn == 4 && cc == 3) FT(4, 3);
                     else if (rn == 4 && cc == 2) FT(4, 2);
                     else if (rn == 4) FT(4, 1);
