@@ -44,8 +44,4 @@ vlkv_status vlkv_llama_forward(const struct vlkv_model *m, struct vlkv_ops_ctx *
                                struct vlkv_kv_cache *kv, const struct vlkv_llama_batch *batch,
                                const struct vlkv_attn_observer *obs, float *logits, int all_logits);
 
-/* Give the pages of layer il beyond its `len` slots back to the OS (after compaction/eviction);
- * implemented in kv/kv_cache.c, which maps K/V as lazily-backed anonymous memory. */
-void vlkv_kv_release_tail(struct vlkv_kv_cache *c, int32_t il);
-
 #endif /* VLKV_LLAMA_H */

@@ -208,7 +208,9 @@ vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
         }
         const uint8_t *w = W->data;
         const size_t ws = W->nb[1];
-#pragma omp parallel num_threads(o->n_threads)
+        /* tiny products are not worth waking the other threads (fork/join costs a few µs) */
+        const int nth = (double)K * (double)M * (double)n_tok < 65536.0 ? 1 : o->n_threads;
+#pragma omp parallel num_threads(nth)
         {
             int64_t r0, r1;
             split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);

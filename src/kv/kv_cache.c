@@ -1,8 +1,8 @@
 /* kv_cache.c - storage of the ragged per-layer KV cache and attention over it (kv_cache.h).
  * Each layer's K and V are one anonymous private mapping of cap * row_bytes: the kernel backs a
  * page only when it is first written, so reserving n_ctx slots costs address space, not RAM, and
- * `bytes_used` (len slots) is what the cache really holds. Compaction (kv_compact.c) may give
- * whole freed pages back with vlkv_kv_release_tail().
+ * `bytes_used` (len slots) is what the cache really holds. Compaction (kv_compact.c) gives
+ * whole freed pages back with vlkv_kv_release().
  * Attention (vlkv_kv_attend) is plain two-pass softmax per (query head, query): scores over the
  * layer's own slots, max-subtract, exp, normalise, hand the row to the policy's observer, then
  * out = sum_j p_j V_j. Parallel over query heads (the observer contract). */
@@ -13,10 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "internal.h"
-#include "llama.h"
 #include "types.h"
 
 #ifdef _OPENMP
@@ -84,21 +82,10 @@ void vlkv_kv_cache_free(struct vlkv_kv_cache *c) {
     memset(c, 0, sizeof *c);
 }
 
-void vlkv_kv_release_tail(struct vlkv_kv_cache *c, int32_t il) {
-    struct vlkv_kv_layer *L = &c->layers[il];
-    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    const size_t used = VLKV_ALIGN_UP(c->row_bytes * (size_t)L->len, page);
-    const size_t cap = c->row_bytes * (size_t)L->cap;
-    if (used >= cap) return;
-    /* MADV_DONTNEED on private anonymous memory: pages read back as zero, RSS drops */
-    madvise((uint8_t *)L->k + used, VLKV_ALIGN_UP(cap, page) - used, MADV_DONTNEED);
-    madvise((uint8_t *)L->v + used, VLKV_ALIGN_UP(cap, page) - used, MADV_DONTNEED);
-}
-
 void vlkv_kv_cache_clear(struct vlkv_kv_cache *c) {
     for (int32_t il = 0; il < c->n_layer; il++) {
         c->layers[il].len = 0;
-        vlkv_kv_release_tail(c, il);
+        vlkv_kv_release(c, il);   /* kv_compact.c: the pages go back to the OS */
     }
 }
 
