@@ -116,7 +116,7 @@ static vlkv_status fill_tensor(void *ud, size_t index, const char *name, void *d
     VLKV_ASSERT(row_size * (size_t)nrows == nbytes);
     const uint64_t tseed = splitmix64(tl->seed ^ hash_name(name));
     int oom = 0;
-#pragma omp parallel
+#pragma omp parallel if (nrows * ne0 >= (1 << 20))   /* small tensors: not worth waking threads */
     {
         float *row = malloc((size_t)ne0 * sizeof *row);
         if (!row) {

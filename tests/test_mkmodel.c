@@ -3,10 +3,12 @@
  * follows use_more_bits; row-length fallbacks and overrides work; weights have the promised
  * statistics; output is deterministic (same seed -> same bytes, for any thread count) and
  * seed-dependent; bad shapes are rejected. */
+#define _POSIX_C_SOURCE 200809L   /* popen */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -175,8 +177,9 @@ static void test_llama_default(void) {
 
 static void test_determinism(void) {
     struct vlkv_mkmodel_params p = vlkv_mkmodel_params_default();
+    p.n_layer = 1;
     p.n_embd = 128;
-    p.n_ff = 256;
+    p.n_ff = 8192;      /* 128 x 8192 = 1M elements: big enough for the threaded path */
     p.n_vocab = 300;
     p.type = VLKV_TYPE_Q4_0;
     p.seed = 42;
@@ -205,7 +208,7 @@ static void test_determinism(void) {
     check_tensor(&f, "blk.0.attn_q.weight", VLKV_TYPE_Q4_0, 2, 128, 128, 1, 1);
     check_tensor(&f, "blk.0.ffn_norm.weight", VLKV_TYPE_F32, 1, 128, 1, 1, 1);
     double mean, sd, amax;
-    tensor_stats(vlkv_gguf_find_tensor(&f, "blk.1.ffn_up.weight"), &mean, &sd, &amax);
+    tensor_stats(vlkv_gguf_find_tensor(&f, "blk.0.ffn_up.weight"), &mean, &sd, &amax);
     CHECK_NEAR(sd, 1.0 / sqrt(128.0), 0.12 / sqrt(128.0));   /* q4_0 adds quantization noise */
     vlkv_gguf_close(&f);
     remove("test_mkmodel_a.gguf");
@@ -390,7 +393,75 @@ static void test_clip(void) {
     remove(path);
 }
 
+/* the CLI: `vlkv mkmodel` flags reach the same parameters (identical bytes), `vlkv info` prints
+ * keys and tensors, and rejects a bad file with exit status 1 and the file name on stderr */
+static int run(const char *cmd, char *out, size_t cap) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int rc = pclose(p);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+static void test_cli(void) {
+    const char *bin = getenv("VLKV_BIN");
+    if (!bin) {
+        printf("test_mkmodel: VLKV_BIN not set, CLI checks skipped\n");
+        return;
+    }
+    static char out[1 << 16];
+    char cmd[1024];
+    struct vlkv_mkmodel_params p = vlkv_mkmodel_params_default();
+    p.seed = 7; p.n_layer = 3; p.n_embd = 128; p.n_ff = 384; p.n_head = 4; p.n_head_kv = 1; p.n_vocab = 400;
+    p.type = VLKV_TYPE_Q8_0; p.type_output = VLKV_TYPE_Q6_K; p.overrides = "attn_k=f16,ffn_up=q4_0";
+    CHECK(vlkv_mkmodel_llama("test_mkmodel_api.gguf", &p) == VLKV_OK);
+    snprintf(cmd, sizeof cmd, "%s mkmodel -o test_mkmodel_cli.gguf --seed 7 --n-layer 3 --n-embd 128 --n-ff 384 "
+             "--n-head 4 --n-head-kv 1 --n-vocab 400 --type q8_0 --type-output q6_K --override attn_k=f16 "
+             "--override ffn_up=q4_0 2>&1", bin);
+    CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECK(same_file("test_mkmodel_api.gguf", "test_mkmodel_cli.gguf"));
+
+    snprintf(cmd, sizeof cmd, "%s info test_mkmodel_cli.gguf 2>&1", bin);
+    CHECK(run(cmd, out, sizeof out) == 0);
+    CHECK(strstr(out, "llama.block_count") && strstr(out, "= 3"));
+    CHECK(strstr(out, "arr[str,400]") && strstr(out, "\"<unk>\", \"<s>\", \"</s>\""));
+    CHECK(strstr(out, "blk.2.attn_k.weight") && strstr(out, "[128, 32]"));
+    CHECK(strstr(out, "tensors:    30") && strstr(out, "q4_0") && strstr(out, "f16"));   /* q6_K output -> q8_0 fallback (ne0 128) */
+
+    struct vlkv_mkmodel_clip_params cp = vlkv_mkmodel_clip_params_default();
+    cp.seed = 3; cp.image_size = 48; cp.patch_size = 16; cp.n_embd = 64; cp.n_layer = 1; cp.n_embd_out = 128;
+    cp.type = VLKV_TYPE_Q4_0; cp.type_pos = VLKV_TYPE_F32; cp.use_gelu = 1;
+    CHECK(vlkv_mkmodel_clip("test_mkmodel_api.gguf", &cp) == VLKV_OK);
+    snprintf(cmd, sizeof cmd, "%s mkmodel --mmproj -o test_mkmodel_cli.gguf --seed 3 --image-size 48 --patch-size 16 "
+             "--n-embd 64 --n-layer 1 --n-embd-out 128 --type q4_0 --type-pos f32 --use-gelu 2>&1", bin);
+    CHECK_MSG(run(cmd, out, sizeof out) == 0, "%s", out);
+    CHECK(same_file("test_mkmodel_api.gguf", "test_mkmodel_cli.gguf"));
+
+    /* usage errors: exit 2 */
+    snprintf(cmd, sizeof cmd, "%s mkmodel -o x.gguf --image-size 32 2>&1", bin);   /* mmproj flag without --mmproj */
+    CHECK(run(cmd, out, sizeof out) == 2);
+    snprintf(cmd, sizeof cmd, "%s mkmodel -o x.gguf --type q9 2>&1", bin);
+    CHECK(run(cmd, out, sizeof out) == 2 && strstr(out, "q9"));
+
+    /* info on a broken file: exit 1, the file and the problem named */
+    FILE *f = fopen("test_mkmodel_bad.gguf", "wb");
+    if (f) {
+        fwrite("GGUF\x03\0\0\0\x01\0", 1, 10, f);   /* truncated header */
+        fclose(f);
+    }
+    snprintf(cmd, sizeof cmd, "%s info test_mkmodel_bad.gguf 2>&1", bin);
+    CHECK(run(cmd, out, sizeof out) == 1);
+    CHECK_MSG(strstr(out, "test_mkmodel_bad.gguf") && strstr(out, "truncated"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s info no-such-file.gguf 2>&1", bin);
+    CHECK(run(cmd, out, sizeof out) == 1 && strstr(out, "no-such-file.gguf"));
+    remove("test_mkmodel_api.gguf");
+    remove("test_mkmodel_cli.gguf");
+    remove("test_mkmodel_bad.gguf");
+}
+
 int main(void) {
+    test_cli();
     test_llama_default();
     test_determinism();
     test_types();
