@@ -226,6 +226,21 @@ static void test_e2e(void) {
         CHECK(vlkv_n_past(tctx) > 0);
     }
 
+    /* an mmproj whose projector width differs from the LLM's n_embd is refused at load */
+    snprintf(cmd, sizeof cmd,
+             "\"%s\" mkmodel --mmproj -o test_prompt_mm48.gguf --image-size 32 --patch-size 8 --n-embd 32 "
+             "--n-ff 64 --n-head 4 --n-layer 1 --n-embd-out 48 > /dev/null", bin);
+    if (run(cmd)) {
+        vlkv_model *bad = (vlkv_model *)1;
+        mp.mmproj_path = "test_prompt_mm48.gguf";
+        CHECK(vlkv_model_load("test_prompt_llm.gguf", &mp, &bad) == VLKV_ERR_FORMAT && bad == NULL);
+        CHECK_MSG(strstr(vlkv_last_error(), "test_prompt_mm48.gguf") && strstr(vlkv_last_error(), "48"),
+                  "mismatch message: %s", vlkv_last_error());
+        remove("test_prompt_mm48.gguf");
+    } else {
+        CHECK(0);
+    }
+
     /* vlkv chat with piped stdin: two turns, an image, a bad image, an unknown command, quit */
     FILE *f = fopen("test_prompt_chat.in", "w");
     if (f) {
