@@ -2,3 +2,4 @@
 set(VLKV_TEST_LABELS_test_kernels "unit;kernel")
 set(VLKV_TEST_LABELS_test_vk_ops "vulkan")
 set(VLKV_TEST_LABELS_test_eval_e2e "golden")
+set(VLKV_TEST_LABELS_test_vk_llama "vulkan")

@@ -164,6 +164,8 @@ void        vk_pipelines_destroy(struct vk_device *d);
 vlkv_status vk_begin(struct vk_device *d);
 /* Submit what was recorded and wait for it. */
 vlkv_status vk_submit(struct vk_device *d);
+/* Abandon the sequence being recorded (error paths); no-op when not recording. */
+void        vk_cancel(struct vk_device *d);
 /* Record one dispatch of pipeline p over groups gx*gy*gz with the given bindings and push
  * constants; a compute/transfer barrier precedes it when something was recorded before. */
 vlkv_status vk_dispatch(struct vk_device *d, enum vk_pipe p, const struct vk_ref *refs, int n_refs,

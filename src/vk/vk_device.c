@@ -433,6 +433,12 @@ fail:
     return st;
 }
 
+void vk_cancel(struct vk_device *d) {
+    if (!d || !d->recording) return;
+    d->recording = 0;
+    vkEndCommandBuffer(d->cmd);
+}
+
 /* The descriptor pool is full: run what was recorded so far and start a new sequence. */
 static vlkv_status flush(struct vk_device *d) {
     vlkv_status st = VLKV_OK;
