@@ -460,7 +460,35 @@ static void test_cli(void) {
     remove("test_mkmodel_bad.gguf");
 }
 
+static uint64_t fnv_file(const char *path) {
+    size_t n = 0;
+    uint8_t *b = slurp(path, &n);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; b && i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    free(b);
+    return h;
+}
+
+/* The golden fixtures (tests/golden/) were computed from mkmodel output: its bytes are frozen.
+ * These hashes of two F32 golden models (no quantizer involved) catch any change to the weight
+ * generator, vocabulary, key order or layout; if they change on purpose, regenerate the goldens
+ * (tests/ref/make_golden.py) and update the constants. */
+static void test_frozen_bytes(void) {
+    struct vlkv_mkmodel_params p = vlkv_mkmodel_params_default();
+    p.n_layer = 2; p.n_embd = 256; p.n_ff = 512; p.n_head = 4; p.n_vocab = 512; p.seed = 7; p.type = VLKV_TYPE_F32;
+    CHECK(vlkv_mkmodel_llama("test_mkmodel_frozen.gguf", &p) == VLKV_OK);
+    uint64_t h = fnv_file("test_mkmodel_frozen.gguf");
+    CHECK_MSG(h == 0xc8a29eb79d44cfe6ull, "llama f32 golden model bytes changed: fnv %016llx", (unsigned long long)h);
+    struct vlkv_mkmodel_clip_params c = vlkv_mkmodel_clip_params_default();
+    c.seed = 5; c.type = VLKV_TYPE_F32; c.type_patch = VLKV_TYPE_F32;
+    CHECK(vlkv_mkmodel_clip("test_mkmodel_frozen.gguf", &c) == VLKV_OK);
+    h = fnv_file("test_mkmodel_frozen.gguf");
+    CHECK_MSG(h == 0xad6f4c5c060d3ccbull, "mmproj f32 golden model bytes changed: fnv %016llx", (unsigned long long)h);
+    remove("test_mkmodel_frozen.gguf");
+}
+
 int main(void) {
+    test_frozen_bytes();
     test_cli();
     test_llama_default();
     test_determinism();
