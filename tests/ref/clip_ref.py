@@ -59,8 +59,11 @@ def gelu_erf(x):
 
 
 class ClipRef:
-    def __init__(self, path):
+    def __init__(self, path, act_quant=False):
+        """act_quant: round every matmul input to the weight type's vec_dot_type, emulating the
+        engine's quantized/F16 dot products (only to size tolerances; golden values are exact)."""
         from gguf_read import GGUFFile
+        self.act_quant = act_quant
         g = GGUFFile(path)
         self.gguf = g
         if g.get("general.architecture") != "clip":
@@ -80,23 +83,36 @@ class ClipRef:
         if ptype != "mlp":
             raise ValueError("%s: projector %s not supported by the reference" % (path, ptype))
         self.w = {n: torch.from_numpy(g.tensor(n, np.float64)) for n in g.tensor_order}
+        self.wtype = {n: g.tensors[n].type_name for n in g.tensor_order}
         W = self.width
         self.n_side = self.image_size // self.patch_size
         self.n_patch = self.n_side ** 2
         # §5.2 legacy swap: ffn_down with ne0 == width (numpy shape [n_ff, width]) is really fc1.
-        self.fc = []
+        self.fc, self.fc_names = [], []
         for il in range(self.n_block):
             b = "v.blk.%d." % il
             down, up = self.w[b + "ffn_down.weight"], self.w[b + "ffn_up.weight"]
             if tuple(down.shape) == (self.n_ff, W):      # ne = [W, n_ff]: legacy, swapped
                 fc1, b1, fc2, b2 = down, self.w[b + "ffn_down.bias"], up, self.w[b + "ffn_up.bias"]
+                self.fc_names.append((b + "ffn_down.weight", b + "ffn_up.weight"))
             else:
                 fc1, b1, fc2, b2 = up, self.w[b + "ffn_up.bias"], down, self.w[b + "ffn_down.bias"]
+                self.fc_names.append((b + "ffn_up.weight", b + "ffn_down.weight"))
             assert tuple(fc1.shape) == (self.n_ff, W) and tuple(fc2.shape) == (W, self.n_ff), "ffn shapes"
             self.fc.append((fc1, b1, fc2, b2))
         assert tuple(self.w["v.patch_embd.weight"].shape) == (W, 3, self.patch_size, self.patch_size)
         assert tuple(self.w["v.position_embd.weight"].shape) == (self.n_patch + 1, W)
         self.n_embd_out = self.w["mm.2.weight"].shape[0]
+
+    def mm(self, x, W, name):
+        if self.act_quant:
+            from llama_ref import VEC_DOT, act_round
+            x = act_round(x, VEC_DOT[self.wtype[name]])
+        return x @ W.T
+
+    def lin(self, x, name):
+        """x @ W^T + b for the tensor pair name.weight / name.bias"""
+        return self.mm(x, self.w[name + ".weight"], name + ".weight") + self.w[name + ".bias"]
 
     def preprocess(self, path_or_img):
         return preprocess(path_or_img, self.image_size, self.mean, self.std)
@@ -109,7 +125,7 @@ class ClipRef:
         # patch (py, px) in row-major order: sum_{c,ky,kx} Wc[o][c][ky][kx] * img[c][P*py+ky][P*px+kx]
         n = self.n_side
         cols = x.reshape(3, n, P, n, P).permute(1, 3, 0, 2, 4).reshape(n * n, 3 * P * P)
-        patches = cols @ w["v.patch_embd.weight"].reshape(W, 3 * P * P).T      # [n_patch, W]
+        patches = self.mm(cols, w["v.patch_embd.weight"].reshape(W, 3 * P * P), "v.patch_embd.weight")
         h = torch.cat([w["v.class_embd"][None, :], patches], 0) + w["v.position_embd.weight"]
         h = layernorm(h, w["v.pre_ln.weight"], w["v.pre_ln.bias"], self.eps)
         Hd = W // self.n_head
@@ -118,17 +134,17 @@ class ClipRef:
         for il in range(self.n_block):
             b = "v.blk.%d." % il
             a = layernorm(h, w[b + "ln1.weight"], w[b + "ln1.bias"], self.eps)
-            q = (a @ w[b + "attn_q.weight"].T + w[b + "attn_q.bias"]).view(T, self.n_head, Hd).transpose(0, 1)
-            k = (a @ w[b + "attn_k.weight"].T + w[b + "attn_k.bias"]).view(T, self.n_head, Hd).transpose(0, 1)
-            v = (a @ w[b + "attn_v.weight"].T + w[b + "attn_v.bias"]).view(T, self.n_head, Hd).transpose(0, 1)
+            q = self.lin(a, b + "attn_q").view(T, self.n_head, Hd).transpose(0, 1)
+            k = self.lin(a, b + "attn_k").view(T, self.n_head, Hd).transpose(0, 1)
+            v = self.lin(a, b + "attn_v").view(T, self.n_head, Hd).transpose(0, 1)
             p = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(Hd), dim=-1)     # no mask
             o = (p @ v).transpose(0, 1).reshape(T, W)
-            h = h + o @ w[b + "attn_out.weight"].T + w[b + "attn_out.bias"]
+            h = h + self.lin(o, b + "attn_out")
             a = layernorm(h, w[b + "ln2.weight"], w[b + "ln2.bias"], self.eps)
-            fc1, b1, fc2, b2 = self.fc[il]
-            h = h + act(a @ fc1.T + b1) @ fc2.T + b2
+            (fc1, b1, fc2, b2), (n1, n2) = self.fc[il], self.fc_names[il]
+            h = h + self.mm(act(self.mm(a, fc1, n1) + b1), fc2, n2) + b2
         feat = h[1:]                                                           # drop CLS
-        proj = gelu_erf(feat @ w["mm.0.weight"].T + w["mm.0.bias"]) @ w["mm.2.weight"].T + w["mm.2.bias"]
+        proj = self.lin(gelu_erf(self.lin(feat, "mm.0")), "mm.2")
         return {"patches": patches, "clip": feat, "proj": proj}
 
 

@@ -101,9 +101,10 @@ VEC_DOT = {"F32": None, "F16": "F16", "BF16": "BF16", "Q4_0": "Q8_0", "Q5_0": "Q
 
 
 def act_round(x, fmt):
-    """Round activation rows x [T, K] as the engine does before a dot product in `fmt` (§2.3):
-    Q8_0/Q8_1: per 32, d = amax/127, q = round(x/d); Q8_K: per 256, m = signed value of max |x|,
-    iscale = -127/m, q = min(127, round(iscale*x)), x' = q/iscale; F16/BF16: round the value."""
+    """Round activation rows x [T, K] as the engine does before a dot product in `fmt` (§2.3,
+    with ggml's fp32 operation order): Q8_0/Q8_1: per 32, d = amax/127, q = round(x/d), d stored
+    as fp16; Q8_K: per 256, m = signed value of max |x|, iscale = -127/m, q = min(127,
+    round(iscale*x)), x' = q/iscale; F16/BF16: round the value."""
     if fmt is None:
         return x
     if fmt == "F16":
@@ -111,20 +112,27 @@ def act_round(x, fmt):
     if fmt == "BF16":
         return x.to(torch.float32).to(torch.bfloat16).to(DT)
     T, K = x.shape
+    x = x.to(torch.float32)                     # the engine's activations are fp32
     if fmt in ("Q8_0", "Q8_1"):
+        # ggml's quantize_row_q8_0: id = 1/d from the fp32 d = amax/127, q = roundf(x*id) (half
+        # away from zero), and only the stored d is rounded to fp16
         b = x.reshape(T, K // 32, 32)
         d = b.abs().amax(-1, keepdim=True) / 127.0
-        d = d.to(torch.float16).to(DT)          # the block scale is stored as fp16
-        q = torch.where(d > 0, torch.round(b / torch.where(d > 0, d, torch.ones_like(d))), torch.zeros_like(b))
-        return (q * d).reshape(T, K)
+        idv = torch.where(d > 0, 1.0 / torch.where(d > 0, d, torch.ones_like(d)), torch.zeros_like(d))
+        v = b * idv
+        q = torch.sign(v) * torch.floor(v.abs() + 0.5)
+        return (q.to(DT) * d.to(torch.float16).to(DT)).reshape(T, K)
     if fmt == "Q8_K":
+        # ggml's quantize_row_q8_K: m = signed max-|x| value, iscale = -127/m (fp32),
+        # q = min(127, nearest_int(iscale*x)), d = 1/iscale stored as fp32
         b = x.reshape(T, K // 256, 256)
         idx = b.abs().argmax(-1, keepdim=True)
         m = torch.gather(b, -1, idx)
-        iscale = torch.where(m != 0, -127.0 / torch.where(m != 0, m, torch.ones_like(m)), torch.zeros_like(m))
+        nz = m != 0
+        iscale = torch.where(nz, -127.0 / torch.where(nz, m, torch.ones_like(m)), torch.zeros_like(m))
         q = torch.clamp(torch.round(iscale * b), max=127)
-        return torch.where(iscale != 0, q / torch.where(iscale != 0, iscale, torch.ones_like(iscale)),
-                           torch.zeros_like(b)).reshape(T, K)
+        d = torch.where(nz, 1.0 / torch.where(nz, iscale, torch.ones_like(iscale)), torch.zeros_like(iscale))
+        return (q.to(DT) * d.to(DT)).reshape(T, K)
     raise ValueError(fmt)
 
 
