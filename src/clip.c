@@ -275,6 +275,9 @@ static vlkv_status load_hparams(struct vlkv_clip *c, int compat) {
     hp->n_patch_side = hp->image_size / hp->patch_size;   /* the conv's stride floors */
     hp->n_patch = hp->n_patch_side * hp->n_patch_side;
     hp->n_pos = hp->n_patch + 1;
+    VLKV_CHECK(hp->n_patch >= 1 && hp->n_patch <= 65536, VLKV_ERR_UNSUPPORTED,
+               "%s: %d patches per image (image_size %d / patch_size %d) is outside 1..65536", path,
+               (int)hp->n_patch, (int)hp->image_size, (int)hp->patch_size);
     hp->llamacpp_compat = compat;
     hp->n_layer_run = compat ? hp->n_layer - 1 : hp->n_layer;
 fail:

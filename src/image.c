@@ -161,6 +161,10 @@ vlkv_status vlkv_image_load_file(const char *path, vlkv_image **out) {
 #endif
     f = fopen(path, "rb");
     VLKV_CHECK(f != NULL, VLKV_ERR_IO, "%s: cannot open image: %s", path, strerror(errno));
+    /* a directory opens fine but cannot be read: report that instead of a bogus size */
+    errno = 0;
+    VLKV_CHECK(fgetc(f) != EOF || !ferror(f), VLKV_ERR_IO, "%s: cannot read image: %s", path,
+               errno ? strerror(errno) : "read error");
     VLKV_CHECK(fseek(f, 0, SEEK_END) == 0, VLKV_ERR_IO, "%s: cannot seek: %s", path, strerror(errno));
     long end = ftell(f);
     VLKV_CHECK(end >= 0, VLKV_ERR_IO, "%s: cannot determine the file size (is it a directory?)", path);

@@ -94,6 +94,23 @@ static void test_decode(void) {
         vlkv_image_free(img);
     }
 
+    /* JPEG is lossy: flat 8x8 blocks decode within a few LSB of the source colours */
+    img = NULL;
+    CHECK(vlkv_image_load_file(DATA "two_16x8.jpg", &img) == VLKV_OK);
+    if (img) {
+        static const int ca[3] = {200, 40, 90}, cb[3] = {20, 180, 230};
+        int maxd = 0;
+        for (int y = 0; y < 8; y++)
+            for (int x = 0; x < 16; x++)
+                for (int c = 0; c < 3; c++) {
+                    int d = abs((int)img->rgb[(y * 16 + x) * 3 + c] - (x < 8 ? ca[c] : cb[c]));
+                    if (d > maxd) maxd = d;
+                }
+        CHECK(img->w == 16 && img->h == 8);
+        CHECK_MSG(maxd <= 4, "JPEG: max deviation %d", maxd);
+        vlkv_image_free(img);
+    }
+
     /* from_rgb copies */
     uint8_t rgb[2 * 2 * 3] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     img = NULL;
@@ -124,6 +141,7 @@ static void put_be32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p
 
 static void test_bad(void) {
     expect_fail("test_image_does_not_exist.png", VLKV_ERR_IO, "missing file");
+    expect_fail(".", VLKV_ERR_IO, "a directory");
 
     write_all("test_image_empty.png", "", 0);
     expect_fail("test_image_empty.png", VLKV_ERR_FORMAT, "zero-sized file");

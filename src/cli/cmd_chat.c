@@ -23,7 +23,8 @@ static void usage(FILE *f) {
             "  /image PATH   attach an image to the next message (repeatable)\n"
             "  /reset        forget the conversation (and pending images)\n"
             "  /quit         leave (end of input does the same)\n"
-            "--image files given on the command line are attached to the first message.\n\n%s",
+            "--image files given on the command line are attached to the first message; -p TEXT is\n"
+            "sent as the first message before stdin is read.\n\n%s",
             cli_common_help());
 }
 
@@ -166,7 +167,19 @@ int cmd_chat(int argc, char **argv) {
             fprintf(stderr, "> ");
             fflush(stderr);
         }
-        char *l = read_line(stdin, &line, &cap);
+        char *l;
+        if (c.prompt) {   /* -p: the first message, then stdin */
+            size_t n = strlen(c.prompt);
+            char *b = realloc(line, n + 1);
+            if (!b) break;
+            line = b;
+            cap = n + 1;
+            memcpy(line, c.prompt, n + 1);
+            l = line;
+            c.prompt = NULL;
+        } else {
+            l = read_line(stdin, &line, &cap);
+        }
         if (!l) break;
         l = trim(l);
         if (!*l) continue;

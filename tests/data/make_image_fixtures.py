@@ -52,6 +52,13 @@ def main():
     f1.putpalette(pal + [0] * (768 - len(pal)))
     f0.save(os.path.join(D, "anim_5x3.gif"), save_all=True, append_images=[f1], duration=100, loop=0)
 
+    # JPEG (lossy): 16x8, left half one colour, right half another (8x8 blocks stay flat)
+    j = Image.new("RGB", (16, 8), (200, 40, 90))
+    for y in range(8):
+        for x in range(8, 16):
+            j.putpixel((x, y), (20, 180, 230))
+    j.save(os.path.join(D, "two_16x8.jpg"), quality=95, subsampling=0)
+
     # resampling goldens
     s = 12345
     src = Image.new("RGB", (13, 7))
