@@ -412,7 +412,64 @@ static void test_roundtrip(void) {
     vlkv_gguf_writer_free(w);
 }
 
+/* Random corruption of a real writer-made file (several KV types, string arrays, tensors):
+ * every mutant must either load with all invariants intact or fail with FORMAT - never crash
+ * (this is what ASan/UBSan CI runs are for). */
+static void test_mutations(void) {
+    struct gguf_writer *w = vlkv_gguf_writer_new(32);
+    const char *strs[3] = {"a", "bb", "ccc"};
+    float fa[2] = {1, 2};
+    vlkv_gguf_w_str(w, "general.architecture", "llama");
+    vlkv_gguf_w_u32(w, "general.alignment", 32);
+    vlkv_gguf_w_arr_str(w, "tok", strs, 3);
+    vlkv_gguf_w_arr_f32(w, "f", fa, 2);
+    vlkv_gguf_w_bool(w, "b", 1);
+    uint8_t data[34 * 4] = {0};
+    int64_t ne_q[2] = {64, 2}, ne_f[1] = {3};
+    vlkv_gguf_w_tensor(w, "q", VLKV_TYPE_Q8_0, 2, ne_q, data);
+    vlkv_gguf_w_tensor(w, "f", VLKV_TYPE_F32, 1, ne_f, data);
+    const char *path = "test_gguf_mut.gguf";
+    CHECK(vlkv_gguf_writer_save(w, path) == VLKV_OK);
+    vlkv_gguf_writer_free(w);
+    FILE *fp = fopen(path, "rb");
+    uint8_t orig[1024];
+    size_t n = fp ? fread(orig, 1, sizeof orig, fp) : 0;
+    if (fp) fclose(fp);
+    remove(path);
+    CHECK(n > 200 && n < sizeof orig);
+    test_rng r = {0x1234567ull};
+    int bad = 0, loaded = 0;
+    uint8_t buf[1024];
+    for (int it = 0; it < 3000; it++) {
+        memcpy(buf, orig, n);
+        int k = 1 + (int)(rng_u64(&r) % 4);
+        for (int j = 0; j < k; j++) {
+            size_t pos = (size_t)(rng_u64(&r) % n);
+            uint64_t mode = rng_u64(&r) % 3;
+            buf[pos] = mode == 0 ? (uint8_t)rng_u64(&r) : mode == 1 ? (uint8_t)(buf[pos] ^ 0x80) : 0xff;
+        }
+        struct gguf_file f;
+        vlkv_status st = vlkv_gguf_open_buffer(buf, n, "mutant.gguf", &f);
+        if (st == VLKV_OK) {
+            loaded++;
+            for (uint64_t i = 0; i < f.n_tensors; i++) {
+                const struct vlkv_tensor *t = &f.tensors[i];
+                const uint8_t *d = t->data;
+                if (d < f.map + f.data_offset || d + t->nbytes > f.map + f.size) bad++;
+            }
+            for (uint64_t i = 0; i < f.n_kv; i++)
+                if (f.kv[i].data < f.map || f.kv[i].data > f.map + f.size) bad++;
+            vlkv_gguf_close(&f);
+        } else if (st != VLKV_ERR_FORMAT || !strstr(vlkv_last_error(), "mutant.gguf")) {
+            bad++;
+        }
+    }
+    CHECK_MSG(bad == 0, "%d mutants broke an invariant", bad);
+    CHECK(loaded > 0);   /* some mutations only touch tensor data */
+}
+
 int main(void) {
+    test_mutations();
     test_writer_layout();
     test_roundtrip();
     test_valid_base();
