@@ -393,6 +393,10 @@ static const char *find_bytes(const char *h, size_t hn, const char *nd, size_t n
 int32_t vlkv_tokenizer_encode(const struct vlkv_tokenizer *tok, const char *text, size_t len, int add_bos,
                               int parse_special, int32_t *out, int32_t n_max) {
     VLKV_ASSERT(tok && (text || len == 0) && (out || n_max <= 0));
+    if (len > ((size_t)1 << 28)) {
+        vlkv_error(VLKV_ERR_INVALID_ARG, "tokenize: text of %zu bytes is too long (max 256 MiB)", len);
+        return INT32_MIN;
+    }
     struct ids o = {0};
     struct frag *fr = NULL, *tmp = NULL;
     size_t n_fr = 0, cap_fr = 0, n_tmp = 0, cap_tmp = 0;

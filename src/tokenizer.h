@@ -37,7 +37,8 @@ void        vlkv_tokenizer_free(struct vlkv_tokenizer *tok);   /* accepts NULL *
  * add_bos_token and EOS per add_eos_token), 1 = BOS (+ EOS if the model adds it), 0 = neither.
  * parse_special: text equal to a CONTROL/UNKNOWN token ("</s>") becomes that token; otherwise
  * only USER_DEFINED tokens are split out. Returns the number of ids written (<= n_max) or, if
- * n_max is too small, minus the number needed (nothing useful written). */
+ * n_max is too small, minus the number needed (nothing useful written). Returns INT32_MIN, with
+ * vlkv_last_error() set, when out of memory or for text over 256 MiB. Thread-safe. */
 int32_t vlkv_tokenizer_encode(const struct vlkv_tokenizer *tok, const char *text, size_t len, int add_bos,
                               int parse_special, int32_t *out, int32_t n_max);
 
