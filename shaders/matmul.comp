@@ -1,6 +1,6 @@
 #version 450
 //! variants: f32:A_F32 f16:A_F16 q4_0:A_Q4_0 q8_0:A_Q8_0 q4_K:A_Q4_K q5_K:A_Q5_K q6_K:A_Q6_K
-/* matmul.comp - y[n][m] = sum_k W[m][k] x[n][k] for many columns (prefill, ViT). A 16x16
+/* matmul.comp - y[n][y_off + m] = sum_k W[m][k] x[n][k] for many columns (prefill, ViT). A 16x16
  * workgroup computes a 64x64 tile of y (4x4 per invocation); each K step of 16 dequantizes a
  * 64x16 tile of W and loads a 64x16 tile of x into shared memory. */
 #extension GL_GOOGLE_include_directive : require
@@ -8,7 +8,7 @@
 
 layout(constant_id = 1) const uint BLOCK_Y = 16;
 layout(local_size_x_id = 0, local_size_y_id = 1) in;
-layout(push_constant) uniform PC { uint K; uint M; uint N; uint pad; } pc;
+layout(push_constant) uniform PC { uint K; uint M; uint N; uint ldy; uint y_off; uint pad0; uint pad1; uint pad2; } pc;
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #include "dequant.glsl"
@@ -49,6 +49,6 @@ void main() {
     [[unroll]] for (uint i = 0u; i < 4u; i++)
         [[unroll]] for (uint j = 0u; j < 4u; j++) {
             uint m = m0 + tx + 16u * i, n = n0 + ty + 16u * j;
-            if (m < pc.M && n < pc.N) y[n * pc.M + m] = acc[i][j];
+            if (m < pc.M && n < pc.N) y[n * pc.ldy + pc.y_off + m] = acc[i][j];
         }
 }

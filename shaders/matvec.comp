@@ -1,13 +1,13 @@
 #version 450
 //! variants: f32:A_F32 f16:A_F16 q4_0:A_Q4_0 q8_0:A_Q8_0 q4_K:A_Q4_K q5_K:A_Q5_K q6_K:A_Q6_K
-/* matvec.comp - y[c][m] = sum_k W[m][k] x[c][k] (decode). One workgroup per (row m, column c);
+/* matvec.comp - y[c][y_off + m] = sum_k W[m][k] x[c][k] (decode; y rows ldy apart). One workgroup per (row m, column c);
  * invocations stride over the row's chunks, dequantizing in registers, then a shared-memory
  * tree reduction. */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x_id = 0) in;
-layout(push_constant) uniform PC { uint K; uint M; uint n_cols; uint pad; } pc;
+layout(push_constant) uniform PC { uint K; uint M; uint n_cols; uint ldy; uint y_off; uint pad0; uint pad1; uint pad2; } pc;
 layout(std430, binding = 1) readonly buffer X { float x[]; };
 layout(std430, binding = 2) writeonly buffer Y { float y[]; };
 #define WANT_DOT_CHUNK
@@ -29,5 +29,5 @@ void main() {
         if (tid < s) red[tid] += red[tid + s];
         barrier();
     }
-    if (tid == 0u) y[col * pc.M + row] = red[0];
+    if (tid == 0u) y[col * pc.ldy + pc.y_off + row] = red[0];
 }

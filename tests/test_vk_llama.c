@@ -2,6 +2,7 @@
  * forward (llama.c) on small random models written with tests/tiny_llama.h:
  *   - a prefill batch (all-position logits), then single-token decode steps (matvec path);
  *   - the attention statistics (column sums over chosen query rows) against the CPU observer;
+ *   - the same with every weight split over several buffers (a lowered binding limit);
  *   - KV rewriting on the device (compaction, FIFO removal, O(1) swap removal, Elastic run
  *     merging) against kv_compact.c on the CPU cache, checked through the next decode's logits.
  * Device selection as in test_vk_ops.c (lavapipe explicitly when there is no GPU); 77 = skip.
@@ -67,7 +68,8 @@ static void cpu_free(struct cpu *c) {
     vlkv_ops_free(&c->o);
 }
 
-static void run_case(const char *label, struct tiny_cfg cfg, double tol, double stats_tol) {
+/* max_binding > 0: lower the device's binding limit so that weights are split into parts */
+static void run_case(const char *label, struct tiny_cfg cfg, double tol, double stats_tol, uint64_t max_binding) {
     char path[256];
     snprintf(path, sizeof path, "%s/test_vk_llama_%s.gguf", VLKV_BINARY_DIR, label);
     CHECK(tiny_llama_write(path, &cfg));
@@ -80,9 +82,13 @@ static void run_case(const char *label, struct tiny_cfg cfg, double tol, double 
     struct cpu c;
     struct vk_llama g;
     CHECK_MSG(cpu_init(&c, m), "cpu init: %s", vlkv_last_error());
+    const uint64_t saved = g_dev->caps.max_sbuf_range;
+    if (max_binding) g_dev->caps.max_sbuf_range = max_binding;
     vlkv_status st = vk_llama_init(&g, g_dev, m, N_CTX, T, VLKV_TYPE_F16);
+    if (st == VLKV_OK && max_binding) CHECK(g.tok_embd.n_parts > 1 && g.layers[0].w_up.n_parts > 1);
     CHECK_MSG(st == VLKV_OK, "%s: vk_llama_init: %s", label, vlkv_last_error());
     if (st != VLKV_OK) {
+        g_dev->caps.max_sbuf_range = saved;
         cpu_free(&c);
         vlkv_model_free(model);
         return;
@@ -176,6 +182,7 @@ static void run_case(const char *label, struct tiny_cfg cfg, double tol, double 
     }
 
     vk_llama_free(&g);
+    g_dev->caps.max_sbuf_range = saved;
     cpu_free(&c);
     vlkv_model_free(model);
     remove(path);
@@ -212,17 +219,18 @@ int main(void) {
 
     struct tiny_cfg c = tiny_cfg_default();
     c.n_layer = 3;
-    run_case("f32", c, 1e-6, 1e-7);
+    run_case("f32", c, 1e-6, 1e-7, 0);
+    run_case("split", c, 1e-6, 1e-7, 128 * 1024);   /* weights in parts of <= 128 KiB */
     struct tiny_cfg q = c;
     q.type = VLKV_TYPE_Q4_K;
     q.type_output = VLKV_TYPE_Q6_K;
     q.tied = 0;
-    run_case("q4_K", q, 5e-3, 5e-3);
+    run_case("q4_K", q, 5e-3, 5e-3, 0);
     struct tiny_cfg t = c;
     t.type = VLKV_TYPE_Q8_0;
     t.tied = 1;                 /* output = token embedding (Q8_0 rows through get_rows) */
     t.n_head_kv = t.n_head;
-    run_case("q8_0", t, 5e-3, 5e-3);
+    run_case("q8_0", t, 5e-3, 5e-3, 0);
     vk_device_close(g_dev);
     return test_done("test_vk_llama");
 }

@@ -123,14 +123,15 @@ static void test_get_rows(enum vlkv_type type) {
     const uint32_t K = 512, M = 9, R = 5;
     float *deq = xmalloc(sizeof(float) * M * K), *out = xmalloc(sizeof(float) * R * K);
     void *w = make_weights(type, M, K, deq);
-    int32_t ids[5] = {3, 0, 8, 3, 99 /* out of range: zero row */};
-    struct vk_buffer bw = up(w, vlkv_row_size(type, K) * M), bi = up(ids, sizeof ids), bo = up(NULL, sizeof(float) * R * K);
+    int32_t ids[5] = {3, 0, 8, 3, 99 /* out of range: row left as it was */};
+    for (uint32_t i = 0; i < R * K; i++) out[i] = -7.0f;
+    struct vk_buffer bw = up(w, vlkv_row_size(type, K) * M), bi = up(ids, sizeof ids), bo = up(out, sizeof(float) * R * K);
     RUN(vk_op_get_rows(g_dev, type, vk_ref_of(&bw), M, vk_ref_of(&bi), vk_ref_of(&bo), K, R));
     down(&bo, out, sizeof(float) * R * K);
     double worst = 0;
     for (uint32_t r = 0; r < R; r++)
         for (uint32_t k = 0; k < K; k++) {
-            float want = ids[r] < (int32_t)M ? deq[(size_t)ids[r] * K + k] : 0.0f;
+            float want = ids[r] < (int32_t)M ? deq[(size_t)ids[r] * K + k] : -7.0f;
             double d = fabs((double)out[(size_t)r * K + k] - want) / (fabs(want) + 1e-3);
             if (d > worst || d != d) worst = d;
         }
@@ -138,6 +139,51 @@ static void test_get_rows(enum vlkv_type type) {
     CHECK_MSG(worst <= 1e-5, "get_rows %s: worst relative error %.3g", vlkv_type_name(type), worst);
     free_buf(&bw); free_buf(&bi); free_buf(&bo);
     free(deq); free(out); free(w);
+}
+
+/* a weight split over several buffers (as when a matrix exceeds maxStorageBufferRange) */
+static void test_split_weight(enum vlkv_type type) {
+    const uint32_t K = 512, M = 70, N = 11;
+    float *deq = xmalloc(sizeof(float) * M * K), *x = xmalloc(sizeof(float) * 9 * K);
+    float *y = xmalloc(sizeof(float) * 9 * M), *ref = xmalloc(sizeof(float) * 9 * M);
+    void *w = make_weights(type, M, K, deq);
+    fill(x, (size_t)9 * K, 1.0f);
+    const uint64_t saved = g_dev->caps.max_sbuf_range;
+    g_dev->caps.max_sbuf_range = 16 * vlkv_row_size(type, K) + 5;   /* 16 rows per part: 5 parts */
+    struct vk_weight W;
+    CHECK_MSG(vk_weight_upload(g_dev, &W, type, K, M, w) == VLKV_OK, "%s", vlkv_last_error());
+    g_dev->caps.max_sbuf_range = saved;
+    CHECK(W.n_parts == 5 && W.rows_per_part == 16);
+    for (uint32_t n = 1; n <= 9; n += 8) {   /* matvec (1 column) and matmul (9 columns) */
+        for (uint32_t c = 0; c < n; c++)
+            for (uint32_t m = 0; m < M; m++) {
+                double s = 0;
+                for (uint32_t k = 0; k < K; k++) s += (double)deq[(size_t)m * K + k] * x[(size_t)c * K + k];
+                ref[(size_t)c * M + m] = (float)s;
+            }
+        struct vk_buffer bx = up(x, sizeof(float) * n * K), by = up(NULL, sizeof(float) * n * M);
+        RUN(vk_op_matmul_w(g_dev, &W, vk_ref_of(&bx), vk_ref_of(&by), n));
+        down(&by, y, sizeof(float) * n * M);
+        CHECK_MSG(nmse(y, ref, (int64_t)n * M) <= 1e-10, "split %s n=%u: nmse %.3g", vlkv_type_name(type), n,
+                  nmse(y, ref, (int64_t)n * M));
+        free_buf(&bx); free_buf(&by);
+    }
+    int32_t ids[N];
+    for (uint32_t r = 0; r < N; r++) ids[r] = (int32_t)((r * 29 + 3) % M);
+    struct vk_buffer bi = up(ids, sizeof ids), bo = up(NULL, sizeof(float) * N * K);
+    float *rows = xmalloc(sizeof(float) * N * K);
+    RUN(vk_op_get_rows_w(g_dev, &W, vk_ref_of(&bi), vk_ref_of(&bo), N));
+    down(&bo, rows, sizeof(float) * N * K);
+    double worst = 0;
+    for (uint32_t r = 0; r < N; r++)
+        for (uint32_t k = 0; k < K; k++) {
+            const float want = deq[(size_t)ids[r] * K + k];
+            worst = fmax(worst, fabs(rows[(size_t)r * K + k] - want) / (fabs(want) + 1e-3));
+        }
+    CHECK_MSG(worst <= 1e-5, "split get_rows %s: worst relative error %.3g", vlkv_type_name(type), worst);
+    vk_weight_free(g_dev, &W);
+    free_buf(&bi); free_buf(&bo);
+    free(deq); free(x); free(y); free(ref); free(w); free(rows);
 }
 
 static void test_norms(void) {
@@ -494,6 +540,8 @@ int main(void) {
         test_matmul_type(types[i], K, 70, 67);   /* tiled: partial tiles in M and N */
         test_get_rows(types[i]);
     }
+    test_split_weight(VLKV_TYPE_Q4_K);
+    test_split_weight(VLKV_TYPE_F16);
     test_norms();
     test_rope(64);
     test_rope(32);

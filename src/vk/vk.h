@@ -173,6 +173,20 @@ vlkv_status vk_dispatch(struct vk_device *d, enum vk_pipe p, const struct vk_ref
 /* Record a buffer-to-buffer copy (regions must not overlap), with the same barrier rule. */
 vlkv_status vk_copy(struct vk_device *d, struct vk_ref dst, struct vk_ref src, size_t n);
 
+/* A weight matrix of M rows x K elements of one type, uploaded as parts of whole rows so that each
+ * part fits one storage-buffer binding (maxStorageBufferRange, often 2-4 GiB, 128 MiB on lavapipe)
+ * and one allocation: a 32000 x 4096 F16 output matrix is 262 MB (formats.md §6.4, §6.10). */
+struct vk_weight {
+    enum vlkv_type    type;
+    uint32_t          K, M;
+    uint32_t          rows_per_part;
+    int               n_parts;
+    struct vk_buffer *parts;
+};
+vlkv_status vk_weight_upload(struct vk_device *d, struct vk_weight *w, enum vlkv_type type, uint32_t K, uint32_t M,
+                             const void *data);
+void        vk_weight_free(struct vk_device *d, struct vk_weight *w);
+
 /* ---- ops (vk_ops.c); all record into the current sequence ---- */
 /* Weight types with a matvec/matmul/get_rows shader. */
 int vk_type_supported(enum vlkv_type t);
@@ -180,7 +194,13 @@ int vk_type_supported(enum vlkv_type t);
  * n_cols <= 8 uses the matvec shader, more uses the tiled matmul. */
 vlkv_status vk_op_matmul(struct vk_device *d, enum vlkv_type type, struct vk_ref W, struct vk_ref x,
                          struct vk_ref y, uint32_t K, uint32_t M, uint32_t n_cols);
-/* out[r][:] = row ids[r] of W as f32 (embedding lookup; ids are int32). */
+/* The same over a (possibly split) weight: one dispatch per part. */
+vlkv_status vk_op_matmul_w(struct vk_device *d, const struct vk_weight *W, struct vk_ref x, struct vk_ref y,
+                           uint32_t n_cols);
+vlkv_status vk_op_get_rows_w(struct vk_device *d, const struct vk_weight *W, struct vk_ref ids, struct vk_ref out,
+                             uint32_t n_rows);
+/* out[r][:] = row ids[r] of W as f32 (embedding lookup; ids are int32 and valid: rows with an id
+ * outside [0, n_src_rows) are left unwritten). */
 vlkv_status vk_op_get_rows(struct vk_device *d, enum vlkv_type type, struct vk_ref W, uint32_t n_src_rows,
                            struct vk_ref ids, struct vk_ref out, uint32_t K, uint32_t n_rows);
 vlkv_status vk_op_rmsnorm(struct vk_device *d, struct vk_ref x, struct vk_ref w, struct vk_ref y,

@@ -2,6 +2,7 @@
  * device-local; on UMA devices (integrated GPUs, lavapipe) and with ReBAR they are also
  * host-visible and stay mapped, so uploads are a memcpy. Otherwise uploads/read-backs go through
  * a temporary host-visible staging buffer. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "vk.h"
@@ -113,4 +114,47 @@ vlkv_status vk_buffer_read(struct vk_device *d, const struct vk_buffer *b, size_
 fail:
     vk_buffer_destroy(d, &stg);
     return st;
+}
+
+vlkv_status vk_weight_upload(struct vk_device *d, struct vk_weight *w, enum vlkv_type type, uint32_t K, uint32_t M,
+                             const void *data) {
+    vlkv_status st = VLKV_OK;
+    memset(w, 0, sizeof *w);
+    const size_t row = vlkv_row_size(type, K);
+    const uint64_t limit = d->caps.max_sbuf_range < d->caps.max_alloc ? d->caps.max_sbuf_range : d->caps.max_alloc;
+    VLKV_CHECK(row > 0 && row <= limit, VLKV_ERR_UNSUPPORTED,
+               "vulkan: a weight row of %zu bytes exceeds the device's binding limit (%llu bytes)", row,
+               (unsigned long long)limit);
+    uint64_t rpp = limit / row;
+    if (rpp > M) rpp = M;
+    if (rpp == 0) rpp = 1;
+    w->type = type;
+    w->K = K;
+    w->M = M;
+    w->rows_per_part = (uint32_t)rpp;
+    w->n_parts = (int)((M + rpp - 1) / rpp);
+    if (w->n_parts == 0) w->n_parts = 1;
+    w->parts = calloc((size_t)w->n_parts, sizeof *w->parts);
+    VLKV_CHECK(w->parts, VLKV_ERR_OOM, "vulkan: out of memory");
+    for (int p = 0; p < w->n_parts; p++) {
+        const uint32_t r0 = (uint32_t)p * w->rows_per_part;
+        const uint32_t nr = M - r0 < w->rows_per_part ? M - r0 : w->rows_per_part;
+        VLKV_TRY(vk_buffer_create(d, row * nr, VK_MEM_DEVICE, &w->parts[p]));
+        if (data) VLKV_TRY(vk_buffer_write(d, &w->parts[p], 0, (const uint8_t *)data + row * r0, row * nr));
+    }
+    if (w->n_parts > 1)
+        VLKV_LOG_INFO("vulkan: %u x %u %s weight split into %d buffers (binding limit %llu bytes)", M, K,
+                      vlkv_type_name(type), w->n_parts, (unsigned long long)limit);
+    return VLKV_OK;
+fail:
+    vk_weight_free(d, w);
+    return st;
+}
+
+void vk_weight_free(struct vk_device *d, struct vk_weight *w) {
+    if (!w) return;
+    if (w->parts)
+        for (int p = 0; p < w->n_parts; p++) vk_buffer_destroy(d, &w->parts[p]);
+    free(w->parts);
+    memset(w, 0, sizeof *w);
 }

@@ -288,6 +288,13 @@ vlkv_status vk_device_open(int requested, struct vk_device **out) {
     VLKV_TRY(vk_select_device(caps, (int)count, requested, &idx));
     d->caps = caps[idx];
     d->phys = pds[idx];
+    {   /* testing aid (GGML_VK_FORCE_MAX_BUFFER_SIZE-like): lower the per-binding limit */
+        const char *env = getenv("VLKV_VK_MAX_BINDING");
+        if (env && *env) {
+            unsigned long long v = strtoull(env, NULL, 10);
+            if (v >= 4096 && v < d->caps.max_sbuf_range) d->caps.max_sbuf_range = v;
+        }
+    }
     vkGetPhysicalDeviceMemoryProperties(d->phys, &d->memprops);
 
     /* logical device with the features we use */

@@ -17,16 +17,21 @@ static vlkv_status upload(struct vk_device *d, struct vk_buffer *b, const void *
     return st;
 }
 
+/* bias vectors (F32) */
 static vlkv_status upload_tensor(struct vk_llama *g, struct vk_buffer *b, const struct vlkv_tensor *t) {
     if (!t) return VLKV_OK;
+    if (t->type != VLKV_TYPE_F32)
+        return vlkv_error(VLKV_ERR_UNSUPPORTED, "vulkan: bias %s has type %s (F32 expected)", t->name,
+                          vlkv_type_name(t->type));
+    return upload(g->dev, b, t->data, t->nbytes);
+}
+
+/* 2-D weight matrices, split by rows where a binding cannot hold them */
+static vlkv_status upload_weight(struct vk_llama *g, struct vk_weight *w, const struct vlkv_tensor *t) {
     if (!vk_type_supported((enum vlkv_type)t->type))
         return vlkv_error(VLKV_ERR_UNSUPPORTED, "vulkan: tensor %s has type %s, which has no Vulkan shader yet", t->name,
                           vlkv_type_name(t->type));
-    if (t->nbytes > g->dev->caps.max_sbuf_range)
-        return vlkv_error(VLKV_ERR_UNSUPPORTED,
-                          "vulkan: tensor %s (%zu bytes) exceeds the device's maxStorageBufferRange (%llu bytes)",
-                          t->name, t->nbytes, (unsigned long long)g->dev->caps.max_sbuf_range);
-    return upload(g->dev, b, t->data, t->nbytes);
+    return vk_weight_upload(g->dev, w, (enum vlkv_type)t->type, (uint32_t)t->ne[0], (uint32_t)t->ne[1], t->data);
 }
 
 static vlkv_status upload_f32(struct vk_llama *g, struct vk_buffer *b, const float *p, int64_t n) {
@@ -53,10 +58,10 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
                  KD = (size_t)hp->n_head_kv * hp->d_head, F = (size_t)hp->n_ff, V = (size_t)hp->n_vocab,
                  nb = (size_t)n_batch, es = kv_type == VLKV_TYPE_F16 ? 2 : 4, H = (size_t)hp->n_head;
 
-    VLKV_TRY(upload_tensor(g, &g->tok_embd, m->tok_embd));
+    VLKV_TRY(upload_weight(g, &g->tok_embd, m->tok_embd));
     VLKV_TRY(upload_f32(g, &g->output_norm, m->output_norm, hp->n_embd));
     g->tied = m->output == m->tok_embd;
-    if (!g->tied) VLKV_TRY(upload_tensor(g, &g->output, m->output));
+    if (!g->tied) VLKV_TRY(upload_weight(g, &g->output, m->output));
     g->layers = calloc((size_t)hp->n_layer, sizeof *g->layers);
     VLKV_CHECK(g->layers, VLKV_ERR_OOM, "vulkan: out of memory");
     for (int32_t il = 0; il < hp->n_layer; il++) {
@@ -64,13 +69,13 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
         struct vk_llama_layer *G = &g->layers[il];
         VLKV_TRY(upload_f32(g, &G->attn_norm, L->attn_norm, hp->n_embd));
         VLKV_TRY(upload_f32(g, &G->ffn_norm, L->ffn_norm, hp->n_embd));
-        VLKV_TRY(upload_tensor(g, &G->wq, L->wq));
-        VLKV_TRY(upload_tensor(g, &G->wk, L->wk));
-        VLKV_TRY(upload_tensor(g, &G->wv, L->wv));
-        VLKV_TRY(upload_tensor(g, &G->wo, L->wo));
-        VLKV_TRY(upload_tensor(g, &G->w_gate, L->w_gate));
-        VLKV_TRY(upload_tensor(g, &G->w_up, L->w_up));
-        VLKV_TRY(upload_tensor(g, &G->w_down, L->w_down));
+        VLKV_TRY(upload_weight(g, &G->wq, L->wq));
+        VLKV_TRY(upload_weight(g, &G->wk, L->wk));
+        VLKV_TRY(upload_weight(g, &G->wv, L->wv));
+        VLKV_TRY(upload_weight(g, &G->wo, L->wo));
+        VLKV_TRY(upload_weight(g, &G->w_gate, L->w_gate));
+        VLKV_TRY(upload_weight(g, &G->w_up, L->w_up));
+        VLKV_TRY(upload_weight(g, &G->w_down, L->w_down));
         VLKV_TRY(upload_tensor(g, &G->bq, L->bq));
         VLKV_TRY(upload_tensor(g, &G->bk, L->bk));
         VLKV_TRY(upload_tensor(g, &G->bv, L->bv));
@@ -117,15 +122,16 @@ fail:
 void vk_llama_free(struct vk_llama *g) {
     if (!g || !g->dev) return;
     struct vk_device *d = g->dev;
-    vk_buffer_destroy(d, &g->tok_embd);
+    vk_weight_free(d, &g->tok_embd);
     vk_buffer_destroy(d, &g->output_norm);
-    vk_buffer_destroy(d, &g->output);
+    vk_weight_free(d, &g->output);
     if (g->layers) {
         for (int32_t il = 0; il < g->m->hp.n_layer; il++) {
             struct vk_llama_layer *G = &g->layers[il];
-            struct vk_buffer *bs[] = {&G->attn_norm, &G->ffn_norm, &G->wq, &G->wk, &G->wv, &G->wo, &G->w_gate,
-                                      &G->w_up, &G->w_down, &G->bq, &G->bk, &G->bv, &G->bo, &G->k, &G->v};
+            struct vk_buffer *bs[] = {&G->attn_norm, &G->ffn_norm, &G->bq, &G->bk, &G->bv, &G->bo, &G->k, &G->v};
             for (size_t i = 0; i < VLKV_ARRAY_LEN(bs); i++) vk_buffer_destroy(d, bs[i]);
+            struct vk_weight *ws[] = {&G->wq, &G->wk, &G->wv, &G->wo, &G->w_gate, &G->w_up, &G->w_down};
+            for (size_t i = 0; i < VLKV_ARRAY_LEN(ws); i++) vk_weight_free(d, ws[i]);
             free(G->pos);
             free(G->mod);
         }
@@ -142,13 +148,11 @@ void vk_llama_kv_clear(struct vk_llama *g) {
     for (int32_t il = 0; il < g->m->hp.n_layer; il++) g->layers[il].len = 0;
 }
 
-static vlkv_status matmul(struct vk_llama *g, const struct vlkv_tensor *W, const struct vk_buffer *bw,
-                          const struct vk_buffer *bias, const struct vk_buffer *x, const struct vk_buffer *y, int32_t n) {
+static vlkv_status matmul(struct vk_llama *g, const struct vk_weight *W, const struct vk_buffer *bias,
+                          const struct vk_buffer *x, const struct vk_buffer *y, int32_t n) {
     vlkv_status st = VLKV_OK;
-    const uint32_t K = (uint32_t)W->ne[0], M = (uint32_t)W->ne[1];
-    VLKV_TRY(vk_op_matmul(g->dev, (enum vlkv_type)W->type, vk_ref_of(bw), vk_ref_of(x), vk_ref_of(y), K, M,
-                          (uint32_t)n));
-    if (bias && bias->buf) VLKV_TRY(vk_op_add_row(g->dev, vk_ref_of(y), vk_ref_of(bias), M * (uint32_t)n, M));
+    VLKV_TRY(vk_op_matmul_w(g->dev, W, vk_ref_of(x), vk_ref_of(y), (uint32_t)n));
+    if (bias && bias->buf) VLKV_TRY(vk_op_add_row(g->dev, vk_ref_of(y), vk_ref_of(bias), W->M * (uint32_t)n, W->M));
 fail:
     return st;
 }
@@ -192,18 +196,16 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
         VLKV_TRY(vk_copy(d, vk_ref_of(&g->x), vk_ref_at(&g->up_host, embd_off, 0), (size_t)n * E * 4));
     } else {
         VLKV_TRY(vk_copy(d, vk_ref_of(&g->ids), vk_ref_at(&g->up_host, ids_off, 0), (size_t)n * 4));
-        VLKV_TRY(vk_op_get_rows(d, (enum vlkv_type)m->tok_embd->type, vk_ref_of(&g->tok_embd),
-                                (uint32_t)hp->n_vocab, vk_ref_of(&g->ids), vk_ref_of(&g->x), E, (uint32_t)n));
+        VLKV_TRY(vk_op_get_rows_w(d, &g->tok_embd, vk_ref_of(&g->ids), vk_ref_of(&g->x), (uint32_t)n));
     }
 
     for (int32_t il = 0; il < hp->n_layer; il++) {
-        const struct vlkv_llama_layer *L = &m->layers[il];
         struct vk_llama_layer *G = &g->layers[il];
         VLKV_TRY(vk_op_rmsnorm(d, vk_ref_of(&g->x), vk_ref_of(&G->attn_norm), vk_ref_of(&g->xb), E, (uint32_t)n,
                                hp->eps));
-        VLKV_TRY(matmul(g, L->wq, &G->wq, &G->bq, &g->xb, &g->q, n));
-        VLKV_TRY(matmul(g, L->wk, &G->wk, &G->bk, &g->xb, &g->k, n));
-        VLKV_TRY(matmul(g, L->wv, &G->wv, &G->bv, &g->xb, &g->v, n));
+        VLKV_TRY(matmul(g, &G->wq, &G->bq, &g->xb, &g->q, n));
+        VLKV_TRY(matmul(g, &G->wk, &G->bk, &g->xb, &g->k, n));
+        VLKV_TRY(matmul(g, &G->wv, &G->bv, &g->xb, &g->v, n));
         VLKV_TRY(vk_op_rope_norm(d, vk_ref_of(&g->q), vk_ref_of(&g->pos), (uint32_t)n, (uint32_t)hp->n_head,
                                  (uint32_t)hp->d_head, (uint32_t)hp->n_rot, hp->rope_base, hp->rope_freq_scale));
         VLKV_TRY(vk_op_rope_norm(d, vk_ref_of(&g->k), vk_ref_of(&g->pos), (uint32_t)n, (uint32_t)hp->n_head_kv,
@@ -228,15 +230,15 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
                                       (uint32_t)hp->n_head, (uint32_t)hp->n_head_kv, (uint32_t)hp->d_head,
                                       (uint32_t)stats->r0, (uint32_t)stats->r1));
         }
-        VLKV_TRY(matmul(g, L->wo, &G->wo, &G->bo, &g->att, &g->xb2, n));
+        VLKV_TRY(matmul(g, &G->wo, &G->bo, &g->att, &g->xb2, n));
         VLKV_TRY(vk_op_add(d, vk_ref_of(&g->x), vk_ref_of(&g->xb2), (uint32_t)n * E));
 
         VLKV_TRY(vk_op_rmsnorm(d, vk_ref_of(&g->x), vk_ref_of(&G->ffn_norm), vk_ref_of(&g->xb), E, (uint32_t)n,
                                hp->eps));
-        VLKV_TRY(matmul(g, L->w_gate, &G->w_gate, NULL, &g->xb, &g->hb, n));
-        VLKV_TRY(matmul(g, L->w_up, &G->w_up, NULL, &g->xb, &g->hb2, n));
+        VLKV_TRY(matmul(g, &G->w_gate, NULL, &g->xb, &g->hb, n));
+        VLKV_TRY(matmul(g, &G->w_up, NULL, &g->xb, &g->hb2, n));
         VLKV_TRY(vk_op_silu_mul(d, vk_ref_of(&g->hb), vk_ref_of(&g->hb2), vk_ref_of(&g->hb), (uint32_t)n * F));
-        VLKV_TRY(matmul(g, L->w_down, &G->w_down, NULL, &g->hb, &g->xb2, n));
+        VLKV_TRY(matmul(g, &G->w_down, NULL, &g->hb, &g->xb2, n));
         VLKV_TRY(vk_op_add(d, vk_ref_of(&g->x), vk_ref_of(&g->xb2), (uint32_t)n * E));
     }
 
@@ -249,11 +251,10 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
         nr = n;
     }
     if (logits) {
-        const struct vlkv_tensor *Wout = m->output;
         VLKV_TRY(vk_op_rmsnorm(d, vk_ref_at(&g->x, (size_t)r0 * E * 4, 0), vk_ref_of(&g->output_norm),
                                vk_ref_of(&g->xb), E, (uint32_t)nr, hp->eps));
-        VLKV_TRY(vk_op_matmul(d, (enum vlkv_type)Wout->type, vk_ref_of(g->tied ? &g->tok_embd : &g->output),
-                              vk_ref_of(&g->xb), vk_ref_of(&g->logits), E, V, (uint32_t)nr));
+        VLKV_TRY(vk_op_matmul_w(d, g->tied ? &g->tok_embd : &g->output, vk_ref_of(&g->xb), vk_ref_of(&g->logits),
+                                (uint32_t)nr));
         if (all_logits) logits_bytes = (size_t)n * V * 4;
         VLKV_TRY(vk_copy(d, vk_ref_of(&g->down_host), vk_ref_at(&g->logits, logits_off, 0), logits_bytes));
     }

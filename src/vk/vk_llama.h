@@ -15,7 +15,7 @@
 
 struct vk_llama_layer {
     struct vk_buffer attn_norm, ffn_norm;
-    struct vk_buffer wq, wk, wv, wo, w_gate, w_up, w_down;
+    struct vk_weight wq, wk, wv, wo, w_gate, w_up, w_down;
     struct vk_buffer bq, bk, bv, bo;       /* buf == VK_NULL_HANDLE when absent */
     /* KV */
     struct vk_buffer k, v;                 /* [cap][n_head_kv*d_head] of kv_type */
@@ -29,7 +29,8 @@ struct vk_llama {
     const struct vlkv_model *m;
     int32_t  n_batch, n_ctx;
     uint32_t kv_type;                      /* VLKV_TYPE_F16 or VLKV_TYPE_F32 */
-    struct vk_buffer tok_embd, output_norm, output;   /* output.buf may equal tok_embd's (tied) */
+    struct vk_weight tok_embd, output;     /* output unused when tied to tok_embd */
+    struct vk_buffer output_norm;
     int      tied;
     struct vk_llama_layer *layers;         /* [n_layer] */
     /* activations [n_batch][...] f32 */
@@ -46,8 +47,8 @@ struct vk_llama {
 
 /* Upload the model's weights and allocate the device KV cache (n_ctx slots per layer) and the
  * activations for batches of up to n_batch positions. kv_type: VLKV_TYPE_F16 or VLKV_TYPE_F32.
- * VLKV_ERR_UNSUPPORTED (with the tensor's name) if a weight type has no shader or a tensor does
- * not fit one storage-buffer binding of the device. */
+ * VLKV_ERR_UNSUPPORTED (with the tensor's name) if a weight type has no shader. Matrices larger
+ * than one storage-buffer binding are split by rows (struct vk_weight). */
 vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struct vlkv_model *m, int32_t n_ctx,
                           int32_t n_batch, uint32_t kv_type);
 void        vk_llama_free(struct vk_llama *g);

@@ -41,27 +41,57 @@ static vlkv_status check_type(enum vlkv_type t, uint32_t K) {
     return VLKV_OK;
 }
 
-vlkv_status vk_op_matmul(struct vk_device *d, enum vlkv_type type, struct vk_ref W, struct vk_ref x,
-                         struct vk_ref y, uint32_t K, uint32_t M, uint32_t n_cols) {
+static vlkv_status matmul_part(struct vk_device *d, enum vlkv_type type, struct vk_ref W, struct vk_ref x,
+                               struct vk_ref y, uint32_t K, uint32_t M, uint32_t n_cols, uint32_t ldy, uint32_t y_off) {
     vlkv_status st = check_type(type, K);
     if (st != VLKV_OK) return st;
     const struct type_pipes *tp = pipes_for(type);
     struct vk_ref refs[3] = {W, x, y};
     if (n_cols <= 8) {
-        struct vk_pc_matvec pc = {K, M, n_cols, 0};
+        struct vk_pc_matvec pc = {K, M, n_cols, ldy, y_off, 0, 0, 0};
         return vk_dispatch(d, tp->mv, refs, 3, &pc, M, n_cols, 1);
     }
-    struct vk_pc_matmul pc = {K, M, n_cols, 0};
+    struct vk_pc_matmul pc = {K, M, n_cols, ldy, y_off, 0, 0, 0};
     return vk_dispatch(d, tp->mm, refs, 3, &pc, div_up(M, 64), div_up(n_cols, 64), 1);
+}
+
+static vlkv_status get_rows_part(struct vk_device *d, enum vlkv_type type, struct vk_ref W, uint32_t row0,
+                                 uint32_t n_src_rows, struct vk_ref ids, struct vk_ref out, uint32_t K, uint32_t n_rows) {
+    vlkv_status st = check_type(type, K);
+    if (st != VLKV_OK) return st;
+    struct vk_ref refs[3] = {W, ids, out};
+    struct vk_pc_get_rows pc = {K, n_rows, n_src_rows, row0};
+    return vk_dispatch(d, pipes_for(type)->gr, refs, 3, &pc, div_up(K, 64), n_rows, 1);
+}
+
+vlkv_status vk_op_matmul(struct vk_device *d, enum vlkv_type type, struct vk_ref W, struct vk_ref x,
+                         struct vk_ref y, uint32_t K, uint32_t M, uint32_t n_cols) {
+    return matmul_part(d, type, W, x, y, K, M, n_cols, M, 0);
 }
 
 vlkv_status vk_op_get_rows(struct vk_device *d, enum vlkv_type type, struct vk_ref W, uint32_t n_src_rows,
                            struct vk_ref ids, struct vk_ref out, uint32_t K, uint32_t n_rows) {
-    vlkv_status st = check_type(type, K);
-    if (st != VLKV_OK) return st;
-    struct vk_ref refs[3] = {W, ids, out};
-    struct vk_pc_get_rows pc = {K, n_rows, n_src_rows, 0};
-    return vk_dispatch(d, pipes_for(type)->gr, refs, 3, &pc, div_up(K, 64), n_rows, 1);
+    return get_rows_part(d, type, W, 0, n_src_rows, ids, out, K, n_rows);
+}
+
+vlkv_status vk_op_matmul_w(struct vk_device *d, const struct vk_weight *W, struct vk_ref x, struct vk_ref y,
+                           uint32_t n_cols) {
+    for (int p = 0; p < W->n_parts; p++) {
+        const uint32_t r0 = (uint32_t)p * W->rows_per_part, nr = VLKV_MIN(W->rows_per_part, W->M - r0);
+        vlkv_status st = matmul_part(d, W->type, vk_ref_of(&W->parts[p]), x, y, W->K, nr, n_cols, W->M, r0);
+        if (st != VLKV_OK) return st;
+    }
+    return VLKV_OK;
+}
+
+vlkv_status vk_op_get_rows_w(struct vk_device *d, const struct vk_weight *W, struct vk_ref ids, struct vk_ref out,
+                             uint32_t n_rows) {
+    for (int p = 0; p < W->n_parts; p++) {
+        const uint32_t r0 = (uint32_t)p * W->rows_per_part, nr = VLKV_MIN(W->rows_per_part, W->M - r0);
+        vlkv_status st = get_rows_part(d, W->type, vk_ref_of(&W->parts[p]), r0, nr, ids, out, W->K, n_rows);
+        if (st != VLKV_OK) return st;
+    }
+    return VLKV_OK;
 }
 
 vlkv_status vk_op_rmsnorm(struct vk_device *d, struct vk_ref x, struct vk_ref w, struct vk_ref y,

@@ -6,24 +6,29 @@
 
 #include <stdint.h>
 
-/* matvec.comp: y[c][m] = sum_k W[m][k] x[c][k] for c < n_cols. */
+/* matvec.comp: y[c*ldy + y_off + m] = sum_k W[m][k] x[c][k] for m < M, c < n_cols (a weight
+ * split over several buffers writes its rows' slice of y: y_off = first row, ldy = all rows). */
 struct vk_pc_matvec {
     uint32_t K;        /* elements per weight row (multiple of the type's block size) */
     uint32_t M;        /* weight rows = outputs per column */
     uint32_t n_cols;   /* activation columns (tokens) */
-    uint32_t pad;
+    uint32_t ldy;      /* y row stride in elements (>= y_off + M) */
+    uint32_t y_off;
+    uint32_t pad0, pad1, pad2;
 };
-_Static_assert(sizeof(struct vk_pc_matvec) == 16, "matvec push constants");
+_Static_assert(sizeof(struct vk_pc_matvec) == 32, "matvec push constants");
 
-/* matmul.comp: same contract as matvec, tiled for many columns. */
+/* matmul.comp: same contract as matvec (N = n_cols), tiled for many columns. */
 struct vk_pc_matmul {
-    uint32_t K, M, N, pad;
+    uint32_t K, M, N, ldy;
+    uint32_t y_off, pad0, pad1, pad2;
 };
-_Static_assert(sizeof(struct vk_pc_matmul) == 16, "matmul push constants");
+_Static_assert(sizeof(struct vk_pc_matmul) == 32, "matmul push constants");
 
-/* get_rows.comp: out[r][k] = W[ids[r]][k]. */
+/* get_rows.comp: out[r][k] = W[ids[r] - row0][k] for ids in [row0, row0 + n_src_rows); other
+ * rows are left untouched (they belong to another part of a split weight). */
 struct vk_pc_get_rows {
-    uint32_t K, n_rows, n_src_rows, pad;
+    uint32_t K, n_rows, n_src_rows, row0;
 };
 _Static_assert(sizeof(struct vk_pc_get_rows) == 16, "get_rows push constants");
 
