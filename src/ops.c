@@ -98,10 +98,19 @@ static int64_t blas_tile_rows(int64_t K, int64_t M) {
     return VLKV_MIN(tm, M);
 }
 
-/* Prefill rule. Measured on this machine (AMD EPYC, 2 cores, AVX2; pp of 512 tokens,
- * K = 2048, M = 5632, both threads; see bench numbers in the comment of vlkv_matmul_uses_blas).
- * F32 / F16 / BF16 weights: OpenBLAS sgemm (on dequantized tiles for F16/BF16) wins clearly.
- * Quantized weights: the int8 gemm kernels win when the table has an ISA gemm for the type. */
+/* Prefill rule, measured on the development machine (AMD EPYC, 2 cores, AVX2+FMA, OpenBLAS 0.3.21
+ * pthread; K = 2048, M = 5632, 512 tokens, 2 threads; the machine was shared, so CPU time per
+ * product is the stable number, GFLOP/s per CPU-second in brackets):
+ *            BLAS on dequantized tiles     int8/f16 gemm kernels of the table
+ *   F16      134 ms  (88)                  189 ms  (62)      -> BLAS
+ *   Q8_0     265 ms  (45)                  158 ms  (75)      -> gemm
+ *   Q4_0     168 ms  (70)                  129 ms  (92)      -> gemm
+ *   Q4_K     130 ms  (91)                  121 ms  (97)      -> gemm
+ *   Q5_K     149 ms  (79)                  128 ms  (92)      -> gemm
+ *   Q6_K     151 ms  (78)                  134 ms  (89)      -> gemm
+ * F32 / F16 / BF16 weights therefore go to sgemm; quantized weights use the table's gemm when the
+ * ISA provides one (the scalar reference gemm is far slower than sgemm, so with VLKV_SIMD=ref they
+ * go to BLAS too). VLKV_PREFILL=blas|gemm overrides the rule for experiments. */
 int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
 #ifdef VLKV_HAVE_BLAS
     if (!o->use_blas) return 0;
