@@ -37,6 +37,7 @@ struct model_entry {
     char name[64];
     char args[512];
     char path[300];
+    char hash[17];   /* FNV-1a 64 from the manifest, "" if none */
     int  made;   /* 0 not yet, 1 ok, -1 failed */
 };
 
@@ -49,7 +50,7 @@ static const char *model_path(const char *name) {
         if (strcmp(me->name, name)) continue;
         if (!me->made) {
             snprintf(me->path, sizeof me->path, "golden_clip_%s.gguf", me->name);
-            me->made = golden_mkmodel(me->args, me->path) == 0 ? 1 : -1;
+            me->made = golden_make_checked(me->args, me->path, me->hash[0] ? me->hash : NULL) == 0 ? 1 : -1;
         }
         return me->made == 1 ? me->path : NULL;
     }
@@ -240,6 +241,9 @@ int main(void) {
         } else if (n == 8 && !strcmp(w[0], "case")) {
             run_case(w);
             n_cases++;
+        } else if (n == 3 && !strcmp(w[0], "hash")) {
+            for (int i = 0; i < n_models; i++)
+                if (!strcmp(models[i].name, w[1])) snprintf(models[i].hash, sizeof models[i].hash, "%s", w[2]);
         } else if (n > 0) {
             fprintf(stderr, "test_golden_clip: bad manifest line: %s", line);
             test_failures++;

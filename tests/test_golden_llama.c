@@ -30,6 +30,7 @@ struct model_entry {
     char name[64];
     char args[512];
     char path[300];
+    char hash[17];   /* FNV-1a 64 from the manifest, "" if none */
     int  made;   /* 1 ok, -1 failed */
 };
 
@@ -117,7 +118,7 @@ static void run_case(const char *cname, const char *mname, const char *kv, int s
     if (!me) return;
     if (!me->made) {
         snprintf(me->path, sizeof me->path, "golden_llama_%s.gguf", me->name);
-        me->made = golden_mkmodel(me->args, me->path) == 0 ? 1 : -1;
+        me->made = golden_make_checked(me->args, me->path, me->hash[0] ? me->hash : NULL) == 0 ? 1 : -1;
     }
     CHECK_MSG(me->made == 1, "case %s: could not make model %s", cname, mname);
     if (me->made != 1) return;
@@ -176,6 +177,9 @@ int main(void) {
         } else if (n == 7 && !strcmp(w[0], "case")) {
             run_case(w[1], w[2], w[3], atoi(w[4]), atoi(w[5]), atof(w[6]));
             n_cases++;
+        } else if (n == 3 && !strcmp(w[0], "hash")) {
+            for (int i = 0; i < n_models; i++)
+                if (!strcmp(models[i].name, w[1])) snprintf(models[i].hash, sizeof models[i].hash, "%s", w[2]);
         } else if (n > 0) {
             fprintf(stderr, "test_golden_llama: bad manifest line: %s", line);
             test_failures++;

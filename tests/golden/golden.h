@@ -109,6 +109,34 @@ static inline int golden_mkmodel(const char *args, const char *out) {
     return 0;
 }
 
+/* FNV-1a 64 of a file as 16 hex digits (make_golden.py records the same); 0 on success. */
+static inline int golden_fnv1a64(const char *path, char hex[17]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    uint64_t h = 0xCBF29CE484222325ull;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        for (size_t i = 0; i < n; i++) h = (h ^ buf[i]) * 0x100000001B3ull;
+    fclose(f);
+    snprintf(hex, 17, "%016llx", (unsigned long long)h);
+    return 0;
+}
+
+/* Make a model with mkmodel and check it is byte-identical to the one the fixtures were made
+ * from (want_hash from the manifest, or NULL to skip). 0 on success. */
+static inline int golden_make_checked(const char *args, const char *out, const char *want_hash) {
+    if (golden_mkmodel(args, out)) return -1;
+    char hex[17];
+    if (want_hash && (golden_fnv1a64(out, hex) || strcmp(hex, want_hash))) {
+        fprintf(stderr, "golden: %s (mkmodel %s) has hash %s, the fixtures were made from %s: mkmodel's output "
+                "changed; regenerate with /usr/bin/python3 tests/ref/make_golden.py --vlkv build/vlkv\n",
+                out, args, hex, want_hash);
+        return -1;
+    }
+    return 0;
+}
+
 /* Split a manifest line into words in place; returns the word count (comments/blank: 0). */
 static inline int golden_split(char *line, char **w, int max) {
     int n = 0;
