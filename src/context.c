@@ -102,7 +102,7 @@ vlkv_status vlkv_context_init(vlkv_model *model, const vlkv_context_params *para
                                 p.kv_f32 ? VLKV_TYPE_F32 : VLKV_TYPE_F16));
     VLKV_TRY(vlkv_llama_buf_init(&ctx->buf, model, p.n_batch));
     VLKV_TRY(vlkv_ops_reserve(&ctx->ops, vlkv_llama_wsize(&ctx->ops, model, p.n_batch)));
-    VLKV_TRY(vlkv_ops_reserve_att(&ctx->ops, (size_t)p.n_ctx));
+    VLKV_TRY(vlkv_ops_reserve_att(&ctx->ops, vlkv_kv_attend_scratch(p.n_ctx, hp->n_head, hp->n_head_kv, hp->d_head)));
     ctx->logits = vlkv_malloc_aligned((size_t)hp->n_vocab * sizeof(float));
     ctx->pos_buf = calloc((size_t)p.n_batch, sizeof *ctx->pos_buf);
     ctx->mod_buf = calloc((size_t)p.n_batch, sizeof *ctx->mod_buf);

@@ -44,4 +44,8 @@ vlkv_status vlkv_llama_forward(const struct vlkv_model *m, struct vlkv_ops_ctx *
                                struct vlkv_kv_cache *kv, const struct vlkv_llama_batch *batch,
                                const struct vlkv_attn_observer *obs, float *logits, int all_logits);
 
+/* Floats of o->att per thread that vlkv_kv_attend needs for a layer of up to n_ctx slots
+ * (implemented in kv/kv_cache.c; reserve it once with vlkv_ops_reserve_att at init). */
+size_t vlkv_kv_attend_scratch(int32_t n_ctx, int32_t n_head, int32_t n_head_kv, int32_t d_head);
+
 #endif /* VLKV_LLAMA_H */

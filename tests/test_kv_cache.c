@@ -2,7 +2,8 @@
  * multi-token appends with causal masking, grouped-query heads, F32 and F16 storage (the reference
  * uses the same f16-rounded K/V so only the arithmetic is compared), the observer's probability
  * rows (sum to 1, equal the reference softmax, right slot/position/key count), per-slot positions
- * and modalities, ragged layers, byte accounting, and the context-full error. */
+ * and modalities, ragged layers, byte accounting, and the context-full error; with 1, 2 and 3
+ * threads (work units per KV group or per head). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,9 +112,9 @@ static void check_attend(struct vlkv_ops_ctx *o, struct vlkv_kv_cache *c, int il
     free(s);
 }
 
-static void run(int f16) {
+static void run(int f16, int n_threads) {
     struct vlkv_ops_ctx o;
-    vlkv_ops_init(&o, 2);
+    vlkv_ops_init(&o, n_threads);
     struct vlkv_kv_cache c;
     const uint32_t type = f16 ? VLKV_TYPE_F16 : VLKV_TYPE_F32;
     CHECK(vlkv_kv_cache_init(&c, NL, NHKV, D, NCTX, type) == VLKV_OK);
@@ -169,8 +170,12 @@ static void run(int f16) {
 }
 
 int main(void) {
-    run(0);
-    run(1);
+    /* 2 threads: one unit per KV head (GQA group of 2 shares the converted K/V tiles);
+     * 3 threads: more threads than KV heads, so each group is split into per-head units */
+    run(0, 2);
+    run(1, 2);
+    run(1, 3);
+    run(0, 1);
     struct vlkv_kv_cache c;
     CHECK(vlkv_kv_cache_init(&c, 2, 2, 16, 0, VLKV_TYPE_F16) == VLKV_ERR_INVALID_ARG);
     CHECK(vlkv_kv_cache_init(&c, 2, 2, 16, 8, VLKV_TYPE_Q8_0) == VLKV_ERR_INVALID_ARG);

@@ -5,7 +5,9 @@
  * whole freed pages back with vlkv_kv_release().
  * Attention (vlkv_kv_attend) is plain two-pass softmax per (query head, query): scores over the
  * layer's own slots, max-subtract, exp, normalise, hand the row to the policy's observer, then
- * out = sum_j p_j V_j. Parallel over query heads (the observer contract). */
+ * out = sum_j p_j V_j. Keys and values are read in blocks converted to F32 once per KV head and
+ * shared by the group's query heads; parallel over (KV head, query-head range) units, so one
+ * query head is always handled by one thread (the observer contract). */
 #define _DEFAULT_SOURCE   /* MAP_ANONYMOUS, MADV_DONTNEED */
 #include "kv_cache.h"
 
@@ -15,6 +17,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "llama.h"
 #include "types.h"
 
 #ifdef _OPENMP
@@ -116,6 +119,15 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
     return VLKV_OK;
 }
 
+/* Keys per block: a block's K (or V) rows of one KV head are converted to F32 once into a
+ * [ATT_BLK][d] tile and shared by all query heads of the group (GQA); scores of a block come from
+ * one gemm (or gemv per head) of the kernel table. */
+#define ATT_BLK 64
+
+size_t vlkv_kv_attend_scratch(int32_t n_ctx, int32_t n_head, int32_t n_head_kv, int32_t d_head) {
+    return (size_t)(n_head / n_head_kv) * VLKV_ALIGN_UP((size_t)n_ctx, 16) + (size_t)ATT_BLK * d_head;
+}
+
 void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il, const float *q,
                     int32_t n_q, int32_t n_head, float *out, const struct vlkv_attn_observer *obs) {
     const struct vlkv_kv_layer *L = &c->layers[il];
@@ -123,52 +135,108 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
     const int32_t d = c->d_head;
     const int32_t len = L->len;
     VLKV_ASSERT(n_q <= len && n_head % c->n_head_kv == 0);
-    /* Scratch: one score row of `len` floats per thread. Reserved at context init for n_ctx, so
+    const int32_t n_kv = c->n_head_kv, group = n_head / n_kv;
+    /* Work units: ranges of query heads inside one KV group. When there are fewer KV heads than
+     * threads (MQA, tiny models) a group is split so every thread gets work. A query head belongs
+     * to exactly one unit, so observer calls with the same ih never run concurrently. */
+    int32_t parts = 1;
+    if (n_kv < o->n_threads) parts = VLKV_MIN(group, (o->n_threads + n_kv - 1) / n_kv);
+    const int32_t hpu = (group + parts - 1) / parts;           /* query heads per unit */
+    const size_t ls = VLKV_ALIGN_UP((size_t)len, 16);          /* score row stride */
+    /* Scratch per thread: hpu score rows + one F32 tile. Reserved at context init for n_ctx, so
      * this only allocates when the function is used stand-alone (tests, tools). */
-    if (vlkv_ops_reserve_att(o, (size_t)len) != VLKV_OK) VLKV_ASSERT(!"out of memory for attention scores");
-    const int32_t group = n_head / c->n_head_kv;
+    if (vlkv_ops_reserve_att(o, (size_t)hpu * ls + (size_t)ATT_BLK * d) != VLKV_OK)
+        VLKV_ASSERT(!"out of memory for attention scores");
     const int64_t ldq = (int64_t)n_head * d;
-    const int64_t ldk = (int64_t)c->n_head_kv * d;
+    const int64_t ldk = (int64_t)n_kv * d;
     const float scale = 1.0f / sqrtf((float)d);
     const int f16 = c->type == VLKV_TYPE_F16;
-    /* Parallel over query heads: observer calls with the same ih never run concurrently.
-     * With fewer heads than threads (tiny models) the rest idle, which is fine. */
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_head > 1 && (int64_t)n_q * len >= 256)
-    for (int32_t h = 0; h < n_head; h++) {
+    vlkv_gemv_fn gemv = kt->gemv[VLKV_TYPE_F32];
+    vlkv_gemm_fn gemm = kt->gemm[VLKV_TYPE_F32];
+    const int32_t n_units = n_kv * parts;
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_units > 1 && (int64_t)n_q * len >= 256)
+    for (int32_t u = 0; u < n_units; u++) {
+        const int32_t g = u / parts;
+        const int32_t h0 = g * group + (u % parts) * hpu;
+        const int32_t h1 = VLKV_MIN(h0 + hpu, (g + 1) * group);
 #ifdef _OPENMP
-        float *s = o->att + (size_t)omp_get_thread_num() * o->att_n;
+        float *S = o->att + (size_t)omp_get_thread_num() * o->att_n;
 #else
-        float *s = o->att;
+        float *S = o->att;
 #endif
-        const int64_t kvo = (int64_t)(h / group) * d;
-        for (int32_t i = 0; i < n_q; i++) {
-            const float *qi = q + (int64_t)i * ldq + (int64_t)h * d;
-            float *oi = out + (int64_t)i * ldq + (int64_t)h * d;
+        float *tile = S + (size_t)hpu * ls;
+        const int32_t nh = h1 - h0;
+        for (int32_t i = 0; i < n_q && nh > 0; i++) {
+            const float *q0 = q + (int64_t)i * ldq + (int64_t)h0 * d;   /* nh query heads, d apart */
             const int32_t n_keys = len - n_q + i + 1;   /* causal: up to and including its own slot */
-            float mx = -INFINITY;
-            if (f16) {
-                const vlkv_f16 *K = (const vlkv_f16 *)L->k + kvo;
-                for (int32_t j = 0; j < n_keys; j++) {
-                    s[j] = kt->dot_f16_f32(d, K + (int64_t)j * ldk, qi) * scale;
-                    mx = s[j] > mx ? s[j] : mx;
+            /* 1. scores S[hh][j] = q_hh . K_j */
+            for (int32_t j0 = 0; j0 < n_keys; j0 += ATT_BLK) {
+                const int32_t nb = VLKV_MIN(ATT_BLK, n_keys - j0);
+                const float *w;
+                size_t ws;
+                if (f16 && nh == 1) {
+                    /* a single head: converting to a tile first would only add a pass */
+                    const vlkv_f16 *K = (const vlkv_f16 *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                    for (int32_t jj = 0; jj < nb; jj++) S[j0 + jj] = kt->dot_f16_f32(d, K + (int64_t)jj * ldk, q0);
+                    continue;
                 }
-            } else {
-                const float *K = (const float *)L->k + kvo;
-                for (int32_t j = 0; j < n_keys; j++) {
-                    s[j] = kt->dot_f32(d, K + (int64_t)j * ldk, qi) * scale;
-                    mx = s[j] > mx ? s[j] : mx;
+                if (f16) {
+                    const vlkv_f16 *K = (const vlkv_f16 *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                    for (int32_t jj = 0; jj < nb; jj++) kt->f16_to_f32(K + (int64_t)jj * ldk, tile + (int64_t)jj * d, d);
+                    w = tile;
+                    ws = (size_t)d * sizeof(float);
+                } else {
+                    w = (const float *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                    ws = (size_t)ldk * sizeof(float);
+                }
+                if (gemm && nh > 1) {
+                    gemm(d, nb, nh, S + j0, ls, w, ws, q0, (size_t)d * sizeof(float));
+                } else {
+                    for (int32_t hh = 0; hh < nh; hh++) {
+                        float *sh = S + (size_t)hh * ls + j0;
+                        if (gemv) gemv(d, nb, sh, w, ws, q0 + (int64_t)hh * d);
+                        else for (int32_t jj = 0; jj < nb; jj++) sh[jj] = kt->dot_f32(d, (const float *)((const char *)w + jj * ws), q0 + (int64_t)hh * d);
+                    }
                 }
             }
-            const float inv = 1.0f / kt->softmax_exp_f32(n_keys, s, mx);
-            for (int32_t j = 0; j < n_keys; j++) s[j] *= inv;
-            if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[n_keys - 1], n_keys - 1, s, n_keys);
-            memset(oi, 0, (size_t)d * sizeof(float));
-            if (f16) {
-                const vlkv_f16 *V = (const vlkv_f16 *)L->v + kvo;
-                for (int32_t j = 0; j < n_keys; j++) kt->axpy_f16(d, s[j], V + (int64_t)j * ldk, oi);
-            } else {
-                const float *V = (const float *)L->v + kvo;
-                for (int32_t j = 0; j < n_keys; j++) kt->axpy_f32(d, s[j], V + (int64_t)j * ldk, oi);
+            /* 2. softmax per head, then the observer sees the probabilities */
+            for (int32_t hh = 0; hh < nh; hh++) {
+                float *sh = S + (size_t)hh * ls;
+                float mx = -INFINITY;
+                for (int32_t j = 0; j < n_keys; j++) {
+                    sh[j] *= scale;
+                    mx = sh[j] > mx ? sh[j] : mx;
+                }
+                const float inv = 1.0f / kt->softmax_exp_f32(n_keys, sh, mx);
+                for (int32_t j = 0; j < n_keys; j++) sh[j] *= inv;
+                if (obs && obs->row) obs->row(obs->ud, il, h0 + hh, L->pos[n_keys - 1], n_keys - 1, sh, n_keys);
+                memset(out + (int64_t)i * ldq + (int64_t)(h0 + hh) * d, 0, (size_t)d * sizeof(float));
+            }
+            /* 3. out_hh = sum_j p_hh,j V_j, V rows converted once per block for the whole group */
+            for (int32_t j0 = 0; j0 < n_keys; j0 += ATT_BLK) {
+                const int32_t nb = VLKV_MIN(ATT_BLK, n_keys - j0);
+                const float *vb;
+                int64_t vs;
+                if (f16 && nh == 1) {
+                    const vlkv_f16 *V = (const vlkv_f16 *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
+                    float *oh = out + (int64_t)i * ldq + (int64_t)h0 * d;
+                    for (int32_t jj = 0; jj < nb; jj++) kt->axpy_f16(d, S[j0 + jj], V + (int64_t)jj * ldk, oh);
+                    continue;
+                }
+                if (f16) {
+                    const vlkv_f16 *V = (const vlkv_f16 *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
+                    for (int32_t jj = 0; jj < nb; jj++) kt->f16_to_f32(V + (int64_t)jj * ldk, tile + (int64_t)jj * d, d);
+                    vb = tile;
+                    vs = d;
+                } else {
+                    vb = (const float *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
+                    vs = ldk;
+                }
+                for (int32_t hh = 0; hh < nh; hh++) {
+                    const float *p = S + (size_t)hh * ls + j0;
+                    float *oh = out + (int64_t)i * ldq + (int64_t)(h0 + hh) * d;
+                    for (int32_t jj = 0; jj < nb; jj++) kt->axpy_f32(d, p[jj], vb + (int64_t)jj * vs, oh);
+                }
             }
         }
     }
