@@ -71,7 +71,7 @@ struct vlkv_mkmodel_params vlkv_mkmodel_params_default(void);
 vlkv_status vlkv_mkmodel_llama(const char *path, const struct vlkv_mkmodel_params *p);
 
 /* The tensor type a given llama tensor gets under p (after presets, overrides and fallbacks).
- * il = layer index or -1. Exposed for tests and `vlkv mkmodel --dry-run`. */
+ * il = layer index or -1; -2 for a malformed override spec. Exposed for tests. */
 int32_t vlkv_mkmodel_tensor_type(const struct vlkv_mkmodel_params *p, const char *name, int il, int64_t ne0);
 
 /* ---- synthetic mmproj (CLIP ViT + LLaVA MLP projector) -------------------------------------- */

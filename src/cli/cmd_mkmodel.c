@@ -213,7 +213,7 @@ int cmd_mkmodel(int argc, char **argv) {
     double t0 = vlkv_time_ms();
     vlkv_status st = mmproj ? vlkv_mkmodel_clip(out, &cp) : vlkv_mkmodel_llama(out, &lp);
     if (st != VLKV_OK) {
-        fprintf(stderr, "vlkv: mkmodel: %s\n", vlkv_last_error());
+        fprintf(stderr, "vlkv: %s\n", vlkv_last_error());
         return st == VLKV_ERR_INVALID_ARG ? 2 : 1;
     }
     double ms = vlkv_time_ms() - t0;
