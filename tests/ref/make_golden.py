@@ -65,16 +65,29 @@ LLAMA_BASE = "--n-layer 2 --n-embd 256 --n-ff 512 --n-head 4 --n-vocab 512 --see
 LLAMA_MODELS = [
     ("f32", LLAMA_BASE + " --type f32"),
     ("f16", LLAMA_BASE + " --type f16"),
+    ("bf16", LLAMA_BASE + " --type bf16"),
     ("q8_0", LLAMA_BASE + " --type q8_0"),
     ("q4_0", LLAMA_BASE + " --type q4_0"),
+    ("q4_1", LLAMA_BASE + " --type q4_1"),
+    ("q5_0", LLAMA_BASE + " --type q5_0"),
+    ("q5_1", LLAMA_BASE + " --type q5_1"),
     ("q4_k", LLAMA_BASE + " --type q4_K"),
+    ("q5_k", LLAMA_BASE + " --type q5_K --rope-base 500000 --rms-eps 1e-6"),
     ("q6_k", LLAMA_BASE + " --type q6_K"),
+    # llama.cpp's Q4_K_M mix (Q4_K, Q6_K attn_v/ffn_down on use_more_bits layers, Q6_K output)
+    ("q4_k_m", LLAMA_BASE.replace("--n-layer 2", "--n-layer 3") + " --ftype q4_k_m"),
+    ("tied_q8_0", LLAMA_BASE + " --type q8_0 --tied"),
     ("gqa_f16", "--n-layer 3 --n-embd 256 --n-ff 768 --n-head 4 --n-head-kv 2 --n-vocab 384 --seed 9 --type f16"),
 ]
-# (case, model, kv type). F16 KV is the engine default; F32 KV cases check the exact-storage path.
-LLAMA_CASES = [(m, m, "f16") for m, _ in LLAMA_MODELS] + [("f32_kvf32", "f32", "f32"), ("q8_0_kvf32", "q8_0", "f32")]
 PROMPT_LEN = 20
 SPLIT = (7, 13)           # C test: eval [0,7), eval [7,13), then one token at a time
+LONG_LEN, LONG_SPLIT = 48, (40, 44)   # a first chunk >= 32 tokens takes the engine's GEMM/BLAS prefill
+# (case, model, kv type, prompt length, split). F16 KV is the engine default; the F32 KV cases
+# check the exact-storage path; *_long cases cover the large-batch prefill path.
+LLAMA_CASES = [(m, m, "f16", PROMPT_LEN, SPLIT) for m, _ in LLAMA_MODELS] + [
+    ("f32_kvf32", "f32", "f32", PROMPT_LEN, SPLIT), ("q8_0_kvf32", "q8_0", "f32", PROMPT_LEN, SPLIT),
+    ("f16_long", "f16", "f16", LONG_LEN, LONG_SPLIT), ("q4_k_long", "q4_k", "f16", LONG_LEN, LONG_SPLIT),
+    ("q4_0_long", "q4_0", "f32", LONG_LEN, LONG_SPLIT)]
 N_GREEDY = 16
 
 MMPROJ_BASE = "--mmproj --image-size 32 --patch-size 8 --n-embd 64 --n-ff 256 --n-head 4 --n-layer 2 --n-embd-out 256 --seed 5"
@@ -130,10 +143,10 @@ def rel_err(a, b):
     return float((a - b).abs().max() / b.abs().max())
 
 
-def run_llama_case(path, kv, tokens, act_quant):
+def run_llama_case(path, kv, tokens, act_quant, split):
     """Logits at the split positions (prefill chunks then single tokens) and the greedy run."""
     m = LlamaRef.from_gguf(path, kv_f16=(kv == "f16"), act_quant=act_quant)
-    a, b = SPLIT
+    a, b = split
     rows, pos = [], []
     rows.append(m.eval_tokens(tokens[:a]))
     pos.append(a - 1)
@@ -146,14 +159,14 @@ def run_llama_case(path, kv, tokens, act_quant):
     return torch.stack(rows), pos, ids, steps
 
 
-def pick_prompt(path, kv, seed0, n_try=8):
+def pick_prompt(path, kv, seed0, n_tok, n_try=8):
     """Of n_try candidate prompts, the one whose 16 greedy steps have the largest smallest top-2
     margin (relative to max|logit|): random-weight models have near-uniform logits, and a greedy
     comparison is only informative where the margins exceed the engine's rounding noise."""
     m = LlamaRef.from_gguf(path, kv_f16=(kv == "f16"))
     best = None
     for k in range(n_try):
-        tokens = prompt_tokens(m.hp.n_vocab, PROMPT_LEN, seed=seed0 + 101 * k)
+        tokens = prompt_tokens(m.hp.n_vocab, n_tok, seed=seed0 + 101 * k)
         m.reset()
         logits = m.eval_tokens(tokens)
         _, steps = m.greedy(None, N_GREEDY, first_logits=logits)
@@ -178,10 +191,10 @@ def make_llama(vlkv, tmp, manifest):
         mkmodel(vlkv, args, paths[name])
         manifest.append("model %s %s" % (name, args))
         manifest.append("hash %s %s" % (name, fnv1a64(paths[name])))
-    for case, model, kv in LLAMA_CASES:
-        tokens = pick_prompt(paths[model], kv, seed0=len(case) * 7919 + 17)
-        logits, pos, ids, steps = run_llama_case(paths[model], kv, tokens, act_quant=False)
-        elog, _, eids, esteps = run_llama_case(paths[model], kv, tokens, act_quant=True)
+    for case, model, kv, n_tok, split in LLAMA_CASES:
+        tokens = pick_prompt(paths[model], kv, seed0=len(case) * 7919 + 17, n_tok=n_tok)
+        logits, pos, ids, steps = run_llama_case(paths[model], kv, tokens, False, split)
+        elog, _, eids, esteps = run_llama_case(paths[model], kv, tokens, True, split)
         tol = tolerance(logits, elog, kv)
         margins = np.array([s[1] for s in steps])
         scale = float(logits.abs().max())
@@ -195,7 +208,7 @@ def make_llama(vlkv, tmp, manifest):
         write_bin(base + ".greedy.bin", np.array(ids, np.int32))
         write_bin(base + ".margins.bin", margins.astype(np.float32))
         write_bin(base + ".steps.bin", torch.stack([st[0] for st in steps]).numpy().astype(np.float32))
-        manifest.append("case %s %s %s %d %d %.3g" % (case, model, kv, SPLIT[0], SPLIT[1], tol))
+        manifest.append("case %s %s %s %d %d %.3g" % (case, model, kv, split[0], split[1], tol))
 
 
 # ---- images -------------------------------------------------------------------------------------
