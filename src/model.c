@@ -236,7 +236,8 @@ fail:
 /* ---- load / free ----------------------------------------------------------------------------- */
 
 static const char *type_mix(const struct vlkv_model *m) {
-    /* the type of the first layer's ffn_down is what people call the file's quant */
+    /* the type of the first layer's ffn_gate is what people call the file's quant (Q4_K for a
+     * Q4_K_M mix, whose attn_v / ffn_down are partly Q6_K) */
     return m->hp.n_layer > 0 ? vlkv_type_name(m->layers[0].w_gate->type) : "?";
 }
 
@@ -254,6 +255,9 @@ vlkv_status vlkv_model_load(const char *path, const vlkv_model_params *params, v
     VLKV_TRY(load_hparams(m));
     VLKV_TRY(load_tensors(m));
     VLKV_TRY(vlkv_tokenizer_load(&m->gguf, &m->tok));
+    if (vlkv_tokenizer_n_vocab(m->tok) != m->hp.n_vocab)
+        VLKV_LOG_WARN("%s: the vocabulary has %d tokens but token_embd.weight has %d rows; ids >= %d are rejected",
+                      path, (int)vlkv_tokenizer_n_vocab(m->tok), (int)m->hp.n_vocab, (int)m->hp.n_vocab);
     if (p->mmproj_path) {
         VLKV_TRY(vlkv_clip_load(p->mmproj_path, p->llamacpp_compat, &m->clip));
         VLKV_CHECK(vlkv_clip_n_embd_out(m->clip) == m->hp.n_embd, VLKV_ERR_FORMAT,
