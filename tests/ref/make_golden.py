@@ -91,10 +91,18 @@ LLAMA_CASES = [(m, m, "f16", PROMPT_LEN, SPLIT) for m, _ in LLAMA_MODELS] + [
 N_GREEDY = 16
 
 MMPROJ_BASE = "--mmproj --image-size 32 --patch-size 8 --n-embd 64 --n-ff 256 --n-head 4 --n-layer 2 --n-embd-out 256 --seed 5"
-MMPROJ_MODELS = [("mm_f32", MMPROJ_BASE + " --type f32 --type-patch f32"),
-                 ("mm_q8_0", MMPROJ_BASE + " --type q8_0")]
-LLAVA_LLM = ("llava_llm", LLAMA_BASE.replace("--seed 7", "--seed 3") + " --type f16")
 IMAGES = ["rgb_45x29.png", "grey_20x20.png", "rgba_37x50.png"]
+# (name, mkmodel args, images): F32 and Q8_0 (quantized position embedding) on every image; an
+# F16 tower with erf GELU (clip.use_gelu), another grid (48 px / 16 px patches, 3 blocks, 2 heads)
+# and a Q4_0 one on a single image each to keep the fixtures small.
+MMPROJ_MODELS = [
+    ("mm_f32", MMPROJ_BASE + " --type f32 --type-patch f32", IMAGES),
+    ("mm_q8_0", MMPROJ_BASE + " --type q8_0", IMAGES),
+    ("mm_f16_gelu", "--mmproj --image-size 48 --patch-size 16 --n-embd 64 --n-ff 128 --n-head 2 --n-layer 3 "
+                    "--n-embd-out 256 --n-proj-hidden 128 --seed 6 --type f16 --use-gelu", IMAGES[:1]),
+    ("mm_q4_0", MMPROJ_BASE.replace("--seed 5", "--seed 8") + " --type q4_0", IMAGES[2:]),
+]
+LLAVA_LLM = ("llava_llm", LLAMA_BASE.replace("--seed 7", "--seed 3") + " --type f16")
 
 
 def write_bin(path, arr):
@@ -253,23 +261,34 @@ def make_clip(vlkv, tmp, manifest):
     for img in IMAGES:
         manifest.append("image %s" % img)
     n_vocab = LlamaRef.from_gguf(llm_path).hp.n_vocab
-    pre = prompt_tokens(n_vocab, 9, seed=101)
-    post = prompt_tokens(n_vocab, 7, seed=202)[1:]        # no BOS after the image
 
-    def llava(proj, act_quant):
+    def llava(proj, act_quant, pre, post):
         m = LlamaRef.from_gguf(llm_path, kv_f16=True, act_quant=act_quant)
         m.eval_tokens(pre)
         m.eval_embd(proj)
         return m, m.eval_tokens(post)
 
-    for mm_name, mm_args in MMPROJ_MODELS:
+    def pick(proj, n_try=6):
+        """text around the image whose greedy continuation has the largest smallest margin"""
+        best = None
+        for k in range(n_try):
+            pre = prompt_tokens(n_vocab, 9, seed=101 + 37 * k)
+            post = prompt_tokens(n_vocab, 7, seed=202 + 37 * k)[1:]     # no BOS after the image
+            m, logits = llava(proj, False, pre, post)
+            _, steps = m.greedy(None, N_GREEDY, first_logits=logits)
+            score = min(st[1] / float(st[0].abs().max()) for st in steps)
+            if best is None or score > best[0]:
+                best = (score, pre, post)
+        return best[1], best[2]
+
+    for mm_name, mm_args, mm_images in MMPROJ_MODELS:
         mm_path = os.path.join(tmp, "golden_%s.gguf" % mm_name)
         mkmodel(vlkv, mm_args, mm_path)
         manifest.append("mmproj %s %s" % (mm_name, mm_args))
         manifest.append("hash %s %s" % (mm_name, fnv1a64(mm_path)))
         c = ClipRef(mm_path)
         ce = ClipRef(mm_path, act_quant=True)
-        for img in IMAGES:
+        for img in mm_images:
             stem = "%s.%s" % (mm_name, img.split(".")[0])
             px, _ = c.preprocess(os.path.join(OUT_CLIP, img))
             out = c.encode(px)
@@ -278,9 +297,10 @@ def make_clip(vlkv, tmp, manifest):
                 write_bin(os.path.join(OUT_CLIP, stem + ".%s.bin" % k), out[k].numpy().astype(np.float32))
             write_bin(os.path.join(OUT_CLIP, stem + ".pixels.bin"), px.astype(np.float32))
             # the LLaVA pair: text before the image, the image rows, text after; greedy after
-            m, logits = llava(out["proj"], False)
+            pre, post = pick(out["proj"])
+            m, logits = llava(out["proj"], False, pre, post)
             ids, steps = m.greedy(None, N_GREEDY, first_logits=logits)
-            _, elogits = llava(emu["proj"], True)
+            _, elogits = llava(emu["proj"], True, pre, post)
             margins = np.array([s[1] for s in steps])
             write_bin(os.path.join(OUT_CLIP, stem + ".pre.bin"), np.array(pre, np.int32))
             write_bin(os.path.join(OUT_CLIP, stem + ".post.bin"), np.array(post, np.int32))
