@@ -145,8 +145,9 @@ static vlkv_status elastic_compress(struct vlkv_kv_policy *pol, struct vlkv_kv_c
                 vlkv_kv_after_compact(pol, c, il);
             }
         }
-        const int32_t K = c->layers[il].len;
-        p[il] = K - o->distance >= 1 ? K - o->distance : K / 2;
+        /* the reference's p = T - f - distance is K - distance + 1 for its length K = T - f - 1 */
+        const int32_t K = c->layers[il].len, dist = o->parity ? o->distance - 1 : o->distance;
+        p[il] = K - dist >= 1 ? K - dist : K / 2;
         pol->rho[il] = (float)rho;
     }
     free(tmp);

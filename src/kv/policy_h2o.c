@@ -8,7 +8,9 @@
  *                outside the sinks and the recent window is evicted (one per new token), so the
  *                retained fraction keeps holding. Evicted scores are discarded.
  * Options (defaults): recent_frac=0.5 (H2O's demo splits heavy/recent 50/50), sinks=0.
- * Needs: prefill column sums over all queries; decode probability rows. */
+ * Needs: prefill column sums over all queries; decode probability rows.
+ * Eviction uses vlkv_kv_remove (a memmove of the tail, O(len) per evicting step, the same order as
+ * the step's attention): slot order must stay the age order for the recent window. */
 #include "kv_policy_impl.h"
 
 #include <math.h>
