@@ -466,21 +466,28 @@ static void attention_blas(const struct vlkv_ops_ctx *o, const float *q, const f
 #endif
 
 #ifdef VLKV_HAVE_BLAS
-/* Is W a float weight (F16/BF16) that clip_matmul sends straight to sgemm? */
-static int f16_to_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W) {
-    return o->use_blas && (W->type == VLKV_TYPE_F16 || W->type == VLKV_TYPE_BF16);
+/* Does clip_matmul dequantize W whole and call sgemm? Every non-F32 type with a dequantizer
+ * (F32 weights already go to sgemm inside vlkv_matmul). For the ViT's shapes (577 rows) one
+ * sgemm on the dequantized weight beat both the tiled path and the int8 gemm kernels in
+ * bench_clip (Q8_0: 78% vs 43% of sgemm; Q4_0: 55% vs 44%, on a loaded 2-core machine), and it
+ * keeps the activations in F32 (no Q8_0 rounding of activations). */
+static int dequant_to_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W) {
+    const struct vlkv_type_traits *tr = vlkv_type_traits_get(W->type);
+    return o->use_blas && W->type != VLKV_TYPE_F32 && tr && (tr->to_float || o->k->to_float[W->type]);
 }
 #endif
 
-/* y[n][M] = x[n][K] . W^T + b. F16/BF16 weights (the usual mmproj) are converted whole to F32
- * on this thread, then one sgemm with the bias preloaded into y (beta = 1): no OpenMP region
- * sits between the conversion and the sgemm, whose spinning workers would slow OpenBLAS's
- * threads down, and one large sgemm instead of row tiles. Costs a [M][K] F32 scratch (16 MB
- * for CLIP-L's fc1) and ~1% of the GEMM time for the conversion. Other types: vlkv_matmul. */
+/* y[n][M] = x[n][K] . W^T + b. With BLAS, non-F32 weights (F16 in the usual mmproj, Q8_0 /
+ * Q4_0 in quantized ones) are converted whole to F32 on this thread, then one sgemm runs with
+ * the bias preloaded into y (beta = 1): no OpenMP region sits between the conversion and the
+ * sgemm (its spinning workers slow OpenBLAS's pthreads down badly: F16 ViT at 22% of sgemm
+ * through vlkv_matmul's tiles vs ~60% here), and one large sgemm instead of row tiles. Costs a
+ * [M][K] F32 scratch (16 MB for CLIP-L's fc1) and ~1% of the GEMM time for the conversion.
+ * Without BLAS: vlkv_matmul. */
 static vlkv_status clip_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, const struct vlkv_tensor *b,
                                const float *x, int64_t n, float *y, float *wf) {
 #ifdef VLKV_HAVE_BLAS
-    if (f16_to_blas(o, W)) {
+    if (dequant_to_blas(o, W)) {
         const int64_t K = W->ne[0], M = W->ne[1];
         void (*to_float)(const void *, float *, int64_t) = o->k->to_float[W->type];
         if (!to_float) to_float = vlkv_type_traits_get(W->type)->to_float;
