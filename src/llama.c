@@ -99,9 +99,12 @@ vlkv_status vlkv_llama_forward(const struct vlkv_model *m, struct vlkv_ops_ctx *
         const struct vlkv_llama_layer *L = &m->layers[il];
 
         vlkv_rmsnorm(o, b->x, L->attn_norm, hp->eps, n, E, b->xb);
-        VLKV_TRY(vlkv_matmul(o, L->wq, L->bq, b->xb, n, b->q));
-        VLKV_TRY(vlkv_matmul(o, L->wk, L->bk, b->xb, n, b->k));
-        VLKV_TRY(vlkv_matmul(o, L->wv, L->bv, b->xb, n, b->v));
+        {
+            const struct vlkv_tensor *const ws[3] = {L->wq, L->wk, L->wv};
+            const struct vlkv_tensor *const bs[3] = {L->bq, L->bk, L->bv};
+            float *const ys[3] = {b->q, b->k, b->v};
+            VLKV_TRY(vlkv_matmul_multi(o, 3, ws, bs, b->xb, n, ys));
+        }
         vlkv_rope_norm(o, b->q, n, hp->n_head, hp->d_head, hp->n_rot, batch->pos, hp->rope_base, hp->rope_freq_scale);
         vlkv_rope_norm(o, b->k, n, hp->n_head_kv, hp->d_head, hp->n_rot, batch->pos, hp->rope_base,
                        hp->rope_freq_scale);
@@ -112,8 +115,11 @@ vlkv_status vlkv_llama_forward(const struct vlkv_model *m, struct vlkv_ops_ctx *
         vlkv_add(o, b->x, b->xb2, (int64_t)n * E);
 
         vlkv_rmsnorm(o, b->x, L->ffn_norm, hp->eps, n, E, b->xb);
-        VLKV_TRY(vlkv_matmul(o, L->w_gate, NULL, b->xb, n, b->hb));
-        VLKV_TRY(vlkv_matmul(o, L->w_up, NULL, b->xb, n, b->hb2));
+        {
+            const struct vlkv_tensor *const ws[2] = {L->w_gate, L->w_up};
+            float *const ys[2] = {b->hb, b->hb2};
+            VLKV_TRY(vlkv_matmul_multi(o, 2, ws, NULL, b->xb, n, ys));
+        }
         vlkv_silu_mul(o, b->hb, b->hb2, (int64_t)n * F, b->hb);
         VLKV_TRY(vlkv_matmul(o, L->w_down, NULL, b->hb, n, b->xb2));
         vlkv_add(o, b->x, b->xb2, (int64_t)n * E);

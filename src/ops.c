@@ -249,6 +249,75 @@ add_bias:
     return VLKV_OK;
 }
 
+vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv_tensor *const *W,
+                              const struct vlkv_tensor *const *bias, const float *x, int64_t n_tok, float *const *y) {
+    enum { MAX_W = 4 };
+    int fused = n_w >= 1 && n_w <= MAX_W && n_tok > 0;
+    const struct vlkv_type_traits *tr0 = fused ? vlkv_type_traits_get(W[0]->type) : NULL;
+    for (int i = 0; fused && i < n_w; i++) {
+        const struct vlkv_type_traits *tr = vlkv_type_traits_get(W[i]->type);
+        fused = tr && tr->supported && tr0 && tr->vec_dot_type == tr0->vec_dot_type && W[i]->ne[0] == W[0]->ne[0] &&
+                W[i]->ne[0] % tr->blck == 0 && !vlkv_matmul_uses_blas(o, W[i], n_tok) &&
+                (o->k->gemv[W[i]->type] != NULL) && (n_tok == 1 || o->k->gemm[W[i]->type] != NULL);
+    }
+    if (!fused) {
+        for (int i = 0; i < n_w; i++) {
+            vlkv_status st = vlkv_matmul(o, W[i], bias ? bias[i] : NULL, x, n_tok, y[i]);
+            if (st != VLKV_OK) return st;
+        }
+        return VLKV_OK;
+    }
+    const int64_t K = W[0]->ne[0];
+    const enum vlkv_type vdt = tr0->vec_dot_type;
+    const size_t rs = vlkv_row_size(vdt, K);
+    size_t need = 0;
+    for (int i = 0; i < n_w; i++) need = VLKV_MAX(need, vlkv_matmul_wsize(o, W[i], n_tok));
+    vlkv_status st = vlkv_ops_reserve(o, need);
+    if (st != VLKV_OK) return st;
+    const void *xq = x;
+    if (vdt != VLKV_TYPE_F32) {
+        void (*from_float)(const float *, void *, int64_t) = o->k->from_float[vdt];
+        if (!from_float) from_float = vlkv_type_traits_get(vdt)->from_float;
+        uint8_t *q = o->wbuf;
+#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1)
+        for (int64_t t = 0; t < n_tok; t++) from_float(x + t * K, q + (size_t)t * rs, K);
+        xq = q;
+    }
+    /* rows of all weights, numbered consecutively, split statically over the threads */
+    int64_t off[MAX_W + 1];
+    off[0] = 0;
+    for (int i = 0; i < n_w; i++) off[i + 1] = off[i] + W[i]->ne[1];
+    const int64_t R = off[n_w];
+    const int nth = (double)K * (double)R * (double)n_tok < 65536.0 ? 1 : o->n_threads;
+#pragma omp parallel num_threads(nth)
+    {
+        int64_t g0, g1;
+        split_rows(R, thread_id(), thread_count(), 16, &g0, &g1);
+        for (int i = 0; i < n_w && g1 > g0; i++) {
+            const int64_t a = VLKV_MAX(g0, off[i]) - off[i], b = VLKV_MIN(g1, off[i + 1]) - off[i];
+            if (b <= a) continue;
+            const int64_t M = W[i]->ne[1];
+            const size_t ws = W[i]->nb[1];
+            const uint8_t *w = (const uint8_t *)W[i]->data + (size_t)a * ws;
+            if (n_tok > 1) {
+                o->k->gemm[W[i]->type](K, b - a, n_tok, y[i] + a, (size_t)M, w, ws, xq, rs);
+            } else {
+                o->k->gemv[W[i]->type](K, b - a, y[i] + a, w, ws, xq);
+            }
+        }
+    }
+    for (int i = 0; bias && i < n_w; i++) {
+        if (!bias[i]) continue;
+        const int64_t M = W[i]->ne[1];
+        if (bias[i]->type != VLKV_TYPE_F32 || bias[i]->ne[0] != M)
+            return vlkv_error(VLKV_ERR_FORMAT, "matmul: bias '%s' must be F32 [%lld]", bias[i]->name, (long long)M);
+        const float *bb = bias[i]->data;
+        for (int64_t t = 0; t < n_tok; t++)
+            for (int64_t m = 0; m < M; m++) y[i][t * M + m] += bb[m];
+    }
+    return VLKV_OK;
+}
+
 void vlkv_get_row(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *t, int64_t row, float *out) {
     const uint8_t *src = (const uint8_t *)t->data + (size_t)row * t->nb[1];
     if (t->type == VLKV_TYPE_F32) {

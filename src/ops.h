@@ -43,6 +43,13 @@ int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor
 vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, const struct vlkv_tensor *bias,
                         const float *x, int64_t n_tok, float *y);
 
+/* y[i] = W[i] · x for n_w weights that read the same input (Q, K, V of a layer; gate and up).
+ * When none of them takes the BLAS path and they share K and the activation type, x is converted
+ * once and one parallel region covers the rows of all of them (the decode fast path); otherwise
+ * it is n_w plain vlkv_matmul calls. bias may be NULL or hold NULL entries. */
+vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv_tensor *const *W,
+                              const struct vlkv_tensor *const *bias, const float *x, int64_t n_tok, float *const *y);
+
 /* Row `row` of a (possibly quantized) 2-D tensor as F32 (embedding lookup). */
 void vlkv_get_row(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *t, int64_t row, float *out);
 

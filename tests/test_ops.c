@@ -1,6 +1,7 @@
 /* test_ops.c - every op of src/ops.c against a naive double-precision loop written here:
  * matmul for every supported weight type at decode and prefill sizes (gemv, gemm kernels and the
- * BLAS path forced in turn) against dequantize + naive dot, with and without bias; get_row;
+ * BLAS path forced in turn) against dequantize + naive dot, with and without bias; the fused
+ * vlkv_matmul_multi against separate matmuls; get_row;
  * rmsnorm; layernorm; NORM RoPE (against pow()-based angles); silu_mul; the three GELUs; add;
  * dense attention (against a materialised softmax). */
 #include <math.h>
@@ -97,6 +98,60 @@ static int test_matmul_type(struct vlkv_ops_ctx *o, uint32_t type) {
     CHECK_MSG(max_abs_diff(row, wd + 5 * K, K) <= 1e-6, "get_row %s", tr->name);
     free(wf); free(wd); free(wq);
     return bad;
+}
+
+/* ---- matmul_multi: same result as separate matmuls -------------------------------------------- */
+
+static struct vlkv_tensor make_weight(uint32_t type, int64_t K, int64_t M, uint8_t **store) {
+    const struct vlkv_type_traits *tr = vlkv_type_traits_get(type);
+    const size_t rs = vlkv_row_size(type, K);
+    float *f = malloc(sizeof(float) * K * M);
+    *store = malloc(rs * M);
+    fill(f, K * M, 0.5f);
+    for (int64_t r = 0; r < M; r++) tr->from_float(f + r * K, *store + r * rs, K);
+    free(f);
+    struct vlkv_tensor W;
+    memset(&W, 0, sizeof W);
+    snprintf(W.name, sizeof W.name, "w_%s_%lld", tr->name, (long long)M);
+    W.type = type; W.n_dims = 2; W.ne[0] = K; W.ne[1] = M; W.ne[2] = W.ne[3] = 1;
+    W.nb[0] = tr->type_size; W.nb[1] = rs; W.nb[2] = W.nb[3] = rs * M; W.nbytes = rs * M; W.data = *store;
+    return W;
+}
+
+static void test_matmul_multi(struct vlkv_ops_ctx *o) {
+    /* {Q8_0, Q8_0, Q8_0} share Q8_0 activations (fused); {Q4_K, Q6_K} share Q8_K (fused, the
+     * Q4_K_M attn_q / attn_v case); {Q8_0, Q4_K} differ (separate calls); F16 pair (fused) */
+    static const uint32_t sets[4][3] = {{VLKV_TYPE_Q8_0, VLKV_TYPE_Q8_0, VLKV_TYPE_Q8_0},
+                                        {VLKV_TYPE_Q4_K, VLKV_TYPE_Q6_K, 0},
+                                        {VLKV_TYPE_Q8_0, VLKV_TYPE_Q4_K, 0},
+                                        {VLKV_TYPE_F16, VLKV_TYPE_F16, 0}};
+    static const int nws[4] = {3, 2, 2, 2};
+    static const int64_t Ms[3] = {72, 40, 264};
+    const int64_t K = 256;
+    for (int si = 0; si < 4; si++)
+        for (int64_t n_tok = 1; n_tok <= 9; n_tok += 4) {
+            struct vlkv_tensor W[3];
+            uint8_t *store[3];
+            float *y[3], *ref[3];
+            float *x = malloc(sizeof(float) * K * n_tok);
+            fill(x, K * n_tok, 1.0f);
+            for (int i = 0; i < nws[si]; i++) {
+                W[i] = make_weight(sets[si][i], K, Ms[i], &store[i]);
+                y[i] = calloc((size_t)(Ms[i] * n_tok), sizeof(float));
+                ref[i] = calloc((size_t)(Ms[i] * n_tok), sizeof(float));
+                CHECK(vlkv_matmul(o, &W[i], NULL, x, n_tok, ref[i]) == VLKV_OK);
+            }
+            const struct vlkv_tensor *const wp[3] = {&W[0], &W[1], &W[2]};
+            float *const yp[3] = {y[0], y[1], y[2]};
+            CHECK(vlkv_matmul_multi(o, nws[si], wp, NULL, x, n_tok, yp) == VLKV_OK);
+            for (int i = 0; i < nws[si]; i++) {
+                /* the same kernels on the same converted activations; only the row split differs */
+                double e = nmse(y[i], ref[i], Ms[i] * n_tok);
+                CHECK_MSG(e < 1e-12, "matmul_multi set %d weight %d n_tok %lld: nmse %g", si, i, (long long)n_tok, e);
+                free(store[i]); free(y[i]); free(ref[i]);
+            }
+            free(x);
+        }
 }
 
 /* ---- element-wise ops ------------------------------------------------------------------------ */
@@ -268,6 +323,7 @@ int main(void) {
         float x[256] = {0}, y[1];
         CHECK(vlkv_matmul(&o, &W, NULL, x, 1, y) == VLKV_ERR_UNSUPPORTED);
     }
+    test_matmul_multi(&o);
     test_norms(&o);
     test_rope(&o);
     test_activations(&o);
