@@ -57,6 +57,39 @@ def quantize_q8_0(x):
     return out.reshape(-1)
 
 
+def _fit_scale_min(x, nmax, rmin=-1.0, rdelta=0.1, nstep=20):
+    """Per row of x (n, k): fit x ~ scale*L - mn with integer L in 0..nmax and mn >= 0 by a grid
+    of initial scales + weighted least squares (the idea of ggml's make_qkx2_quants).
+    Returns (scale, mn), both >= 0."""
+    x = x.astype(np.float64)
+    w = np.sqrt((x * x).mean(axis=1, keepdims=True)) + np.abs(x)  # ggml's weights for Q4_K
+    lo = np.minimum(x.min(axis=1), 0.0)
+    hi = x.max(axis=1)
+    rng = np.where(hi > lo, hi - lo, 1.0)
+    best_s = (hi - lo) / nmax
+    best_m = lo.copy()
+    L0 = np.clip(np.rint((x - lo[:, None]) / np.where(best_s > 0, best_s, 1.0)[:, None]), 0, nmax)
+    best_err = (w * (best_s[:, None] * L0 + lo[:, None] - x) ** 2).sum(axis=1)
+    sw, sx = w.sum(axis=1), (w * x).sum(axis=1)
+    for i in range(nstep + 1):
+        iscale = (rmin + rdelta * i + nmax) / rng
+        L = np.clip(np.rint(iscale[:, None] * (x - lo[:, None])), 0, nmax)
+        sl, sl2, sxl = (w * L).sum(axis=1), (w * L * L).sum(axis=1), (w * L * x).sum(axis=1)
+        D = sw * sl2 - sl * sl
+        ok = D > 0
+        s = np.where(ok, (sw * sxl - sx * sl) / np.where(ok, D, 1.0), 0.0)
+        m = np.where(ok, (sl2 * sx - sl * sxl) / np.where(ok, D, 1.0), 0.0)
+        pos = m > 0  # the offset must stay <= 0 (stored as a non-negative min)
+        s = np.where(pos, sxl / np.where(sl2 > 0, sl2, 1.0), s)
+        m = np.where(pos, 0.0, m)
+        err = (w * (s[:, None] * L + m[:, None] - x) ** 2).sum(axis=1)
+        better = ok & (err < best_err) & (s > 0)
+        best_err = np.where(better, err, best_err)
+        best_s = np.where(better, s, best_s)
+        best_m = np.where(better, m, best_m)
+    return best_s.astype(np.float32), (-best_m).astype(np.float32)
+
+
 def quantize_q4_k(x):
     """Q4_K: 256-element super-blocks, 8 sub-blocks of 32 with 6-bit scale and min.
     x = d*sc*q - dmin*mn, q in 0..15. Scales/mins are fitted per sub-block (min forced <= 0),
@@ -64,10 +97,8 @@ def quantize_q4_k(x):
     scales (the second pass of ggml's reference quantizer)."""
     b = np.asarray(x, np.float32).reshape(-1, 8, 32)
     nb = b.shape[0]
-    lo = np.minimum(b.min(axis=2), 0.0)
-    hi = b.max(axis=2)
-    scale = (hi - lo) / 15.0
-    mn = -lo
+    scale, mn = _fit_scale_min(b.reshape(-1, 32), nmax=15)
+    scale, mn = scale.reshape(nb, 8), mn.reshape(nb, 8)
     d = _f16(scale.max(axis=1) / 63.0).astype(np.float32)
     dmin = _f16(mn.max(axis=1) / 63.0).astype(np.float32)
     sc = np.clip(_roundf(np.divide(scale, d[:, None], out=np.zeros_like(scale), where=d[:, None] != 0)), 0, 63)

@@ -248,15 +248,17 @@ class LlavaTiny(nn.Module):
     def embed(self, ids):
         return self.llm.embed_tokens(ids)
 
-    def forward_train(self, pixels, prefix_ids, suffix_ids):
+    def forward_train(self, pixels, prefix_ids, suffix_ids, return_features=False):
         """Teacher forcing. prefix_ids (P,) shared, suffix_ids (B, Ts) padded.
-        Returns logits (B, Ts, V) where logits[:, j] predicts suffix_ids[:, j + 1]."""
+        Returns logits (B, Ts, V) where logits[:, j] predicts suffix_ids[:, j + 1]
+        (and the vision features (B, n_patches, vision_width) if return_features)."""
         B = pixels.shape[0]
-        img = self.encode_image(pixels)
+        feats = self.vision(pixels)
+        img = self.mm2(F.gelu(self.mm0(feats)))
         pre = self.embed(prefix_ids)[None].expand(B, -1, -1)
         x = torch.cat([pre, img, self.embed(suffix_ids)], dim=1)
         logits, _ = self.llm(x, logits_from=pre.shape[1] + img.shape[1])
-        return logits
+        return (logits, feats) if return_features else logits
 
 
 # ---------------------------------------------------------------------------------------------

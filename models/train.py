@@ -69,6 +69,29 @@ def train_turns(s, rng, n_extra=5, p_desc=0.6):
     return turns
 
 
+N_AUX = (len(data.COLORS) + 1, len(data.SHAPES) + 1, len(data.SIZES) + 1)  # class 0 = background
+
+
+def patch_labels(scene, image_size, patch):
+    """Per-patch (colour, shape, size) class of the object under the patch centre, 0 = background,
+    in the coordinates of the preprocessed image (centre-padded square, resized)."""
+    w, h = scene["width"], scene["height"]
+    S = max(w, h)
+    offx, offy = (S - w) // 2, (S - h) // 2
+    n = image_size // patch
+    step = S / n  # patch size in original pixels
+    c = (np.arange(n) + 0.5) * step
+    px, py = c[None, :] - offx, c[:, None] - offy  # patch centres in canvas coordinates
+    lab = np.zeros((3, n, n), np.int64)
+    colors, shapes, sizes = list(data.COLORS), data.SHAPES, list(data.SIZES)
+    for o in sorted(scene["objects"], key=lambda o: -o["r"]):  # small ones win overlaps
+        inside = np.hypot(px - o["cx"], py - o["cy"]) <= max(0.8 * o["r"], 0.72 * step)
+        lab[0][inside] = colors.index(o["color"]) + 1
+        lab[1][inside] = shapes.index(o["shape"]) + 1
+        lab[2][inside] = sizes.index(o["size"]) + 1
+    return lab.reshape(3, n * n)
+
+
 def collate(items, pad_id):
     T = max(len(i[1]) for i in items)
     pix = torch.from_numpy(np.stack([i[0] for i in items]))
@@ -137,6 +160,9 @@ def main():
     ap.add_argument("--val-every", type=int, default=250)
     ap.add_argument("--val-images", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--aux-weight", type=float, default=0.0,
+                    help="weight of the auxiliary per-patch colour/shape/size loss on the vision features "
+                         "(our stand-in for LLaVA's pretrained CLIP; the head is not exported)")
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
                     "range when continuing)")
@@ -156,8 +182,10 @@ def main():
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
 
-    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embed" not in n)]
+    aux = torch.nn.Linear(cfg.vision_width, sum(N_AUX)) if args.aux_weight > 0 else None
+    params = list(model.named_parameters()) + (list(aux.named_parameters(prefix="aux")) if aux else [])
+    decay = [p for n, p in params if p.dim() >= 2 and "embed" not in n]
+    no_decay = [p for n, p in params if not (p.dim() >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
                              {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
     val_items = make_val(tok, cfg, args.val_images)
@@ -180,7 +208,7 @@ def main():
 
     budget = args.minutes * 60.0
     t0 = time.time()
-    step, best, run_loss, run_n, seen_imgs = 0, -1.0, 0.0, 0, 0
+    step, best, run_loss, run_aux, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0, 0
     while True:
         elapsed = time.time() - t0
         if elapsed >= budget:
@@ -190,30 +218,40 @@ def main():
             args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
-        items = []
+        items, labels = [], []
         for b in range(args.batch):
             idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
             rng = np.random.default_rng([args.seed, idx])
             ids, tgt = build_suffix(tok, train_turns(s, rng))
             items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
+            labels.append(patch_labels(s["scene"], cfg.image_size, cfg.patch_size))
         pix, ids, tgt = collate(items, pad_id)
         with torch.autocast("cpu", dtype=torch.bfloat16):
-            logits = model.forward_train(pix, prefix, ids)
+            logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
+            aux_logits = aux(feats) if aux is not None else None
         loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
+        lm_item = loss.item()
+        if aux is not None:
+            lab = torch.from_numpy(np.stack(labels))  # (B, 3, n_patches)
+            aux_loss = sum(F.cross_entropy(part.float().reshape(-1, part.shape[-1]), lab[:, k].reshape(-1))
+                           for k, part in enumerate(aux_logits.split(N_AUX, dim=-1)))
+            run_aux += aux_loss.item()
+            loss = loss + args.aux_weight * aux_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
         opt.step()
         step += 1
         seen_imgs += args.batch
-        run_loss += loss.item()
+        run_loss += lm_item
         run_n += 1
         if step % 25 == 0:
             el = time.time() - t0
             log(f"step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  loss {run_loss / run_n:.4f}  "
-                f"gnorm {float(gn):.2f}  img/s {seen_imgs / el:.1f}  seqlen {ids.shape[1]}")
-            run_loss, run_n = 0.0, 0
+                + (f"aux {run_aux / run_n:.4f}  " if aux is not None else "")
+                + f"gnorm {float(gn):.2f}  img/s {seen_imgs / el:.1f}  seqlen {ids.shape[1]}")
+            run_loss, run_aux, run_n = 0.0, 0.0, 0
         last = time.time() - t0 >= budget
         if step % args.val_every == 0 or last:
             acc = validate(model, prefix, val_items, pad_id)
