@@ -222,7 +222,7 @@ static void test_types(void) {
     struct vlkv_mkmodel_params p = vlkv_mkmodel_params_default();
     p.n_layer = 8;
     p.n_embd = 256;
-    p.n_ff = 512;
+    p.n_ff = 256;
     p.n_vocab = 320;
     p.ftype = VLKV_FTYPE_Q4_K_M;
     vlkv_status st = vlkv_mkmodel_llama(path, &p);
@@ -239,7 +239,7 @@ static void test_types(void) {
             snprintf(n, sizeof n, "blk.%d.attn_v.weight", il);
             check_tensor(&f, n, more ? VLKV_TYPE_Q6_K : VLKV_TYPE_Q4_K, 2, 256, 256, 1, 1);
             snprintf(n, sizeof n, "blk.%d.ffn_down.weight", il);
-            check_tensor(&f, n, more ? VLKV_TYPE_Q6_K : VLKV_TYPE_Q4_K, 2, 512, 256, 1, 1);
+            check_tensor(&f, n, more ? VLKV_TYPE_Q6_K : VLKV_TYPE_Q4_K, 2, 256, 256, 1, 1);
             snprintf(n, sizeof n, "blk.%d.attn_q.weight", il);
             check_tensor(&f, n, VLKV_TYPE_Q4_K, 2, 256, 256, 1, 1);
             snprintf(n, sizeof n, "blk.%d.attn_norm.weight", il);
@@ -283,12 +283,13 @@ static void test_types(void) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         p = vlkv_mkmodel_params_default();
         p.n_layer = 1;
+        p.n_ff = 256;
         p.n_vocab = 260;
         p.type = types[i];
         st = vlkv_mkmodel_llama(path, &p);
         CHECK_MSG(st == VLKV_OK, "%s: %s", vlkv_type_name((uint32_t)types[i]), vlkv_last_error());
         if (st == VLKV_OK && vlkv_gguf_open(path, &f) == VLKV_OK) {
-            check_tensor(&f, "blk.0.ffn_gate.weight", (uint32_t)types[i], 2, 256, 512, 1, 1);
+            check_tensor(&f, "blk.0.ffn_gate.weight", (uint32_t)types[i], 2, 256, 256, 1, 1);
             double mean, sd, amax;
             tensor_stats(vlkv_gguf_find_tensor(&f, "blk.0.ffn_gate.weight"), &mean, &sd, &amax);
             CHECK_MSG(fabs(sd - 1.0 / 16) < 0.15 / 16, "%s: std %g", vlkv_type_name((uint32_t)types[i]), sd);
