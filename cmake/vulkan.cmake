@@ -31,6 +31,8 @@ set(_spv_files "")
 set(_spv_names "")
 foreach(comp ${VLKV_SHADERS})
     get_filename_component(base ${comp} NAME_WE)
+    # the variant list is read here, at configure time: re-configure when a shader changes
+    set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${comp})
     file(STRINGS ${comp} _vline REGEX "^//! variants:")
     set(_variants "")
     if(_vline)

@@ -533,9 +533,15 @@ int main(void) {
 
     static const enum vlkv_type types[] = {VLKV_TYPE_F32, VLKV_TYPE_F16, VLKV_TYPE_Q4_0, VLKV_TYPE_Q8_0,
                                            VLKV_TYPE_Q4_K, VLKV_TYPE_Q5_K, VLKV_TYPE_Q6_K};
+    const int sg = g_dev->caps.subgroup_arith;
     for (size_t i = 0; i < VLKV_ARRAY_LEN(types); i++) {
         const uint32_t K = types[i] >= VLKV_TYPE_Q4_K ? 512 : 96;
         test_matmul_type(types[i], K, 37, 1);    /* decode */
+        if (sg) {                                /* and the shared-memory reduction variant */
+            g_dev->caps.subgroup_arith = 0;
+            test_matmul_type(types[i], K, 37, 1);
+            g_dev->caps.subgroup_arith = sg;
+        }
         test_matmul_type(types[i], K, 19, 3);    /* a few columns */
         test_matmul_type(types[i], K, 70, 67);   /* tiled: partial tiles in M and N */
         test_get_rows(types[i]);

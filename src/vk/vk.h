@@ -46,7 +46,7 @@ struct vk_device_caps {
     int      fp16;                          /* shaderFloat16 (fp16 arithmetic) */
     int      int_dot;                       /* 4x8-bit packed signed dot product accelerated */
     uint32_t subgroup_size;
-    int      subgroup_arith;                /* subgroupAdd etc. in compute shaders */
+    int      subgroup_arith;                /* subgroupAdd etc. in compute shaders (VLKV_VK_DISABLE_SUBGROUP=1: off) */
     int      subgroup_shuffle;
     int      subgroup_size_control;
     uint32_t subgroup_min, subgroup_max;
@@ -85,6 +85,8 @@ struct vk_pipeline {
 enum vk_pipe {
     VK_PIPE_MATVEC_F32, VK_PIPE_MATVEC_F16, VK_PIPE_MATVEC_Q4_0, VK_PIPE_MATVEC_Q8_0,
     VK_PIPE_MATVEC_Q4_K, VK_PIPE_MATVEC_Q5_K, VK_PIPE_MATVEC_Q6_K,
+    VK_PIPE_MATVEC_SG_F32, VK_PIPE_MATVEC_SG_F16, VK_PIPE_MATVEC_SG_Q4_0, VK_PIPE_MATVEC_SG_Q8_0,   /* subgroupAdd */
+    VK_PIPE_MATVEC_SG_Q4_K, VK_PIPE_MATVEC_SG_Q5_K, VK_PIPE_MATVEC_SG_Q6_K,
     VK_PIPE_MATMUL_F32, VK_PIPE_MATMUL_F16, VK_PIPE_MATMUL_Q4_0, VK_PIPE_MATMUL_Q8_0,
     VK_PIPE_MATMUL_Q4_K, VK_PIPE_MATMUL_Q5_K, VK_PIPE_MATMUL_Q6_K,
     VK_PIPE_GET_ROWS_F32, VK_PIPE_GET_ROWS_F16, VK_PIPE_GET_ROWS_Q4_0, VK_PIPE_GET_ROWS_Q8_0,

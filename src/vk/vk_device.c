@@ -288,6 +288,10 @@ vlkv_status vk_device_open(int requested, struct vk_device **out) {
     VLKV_TRY(vk_select_device(caps, (int)count, requested, &idx));
     d->caps = caps[idx];
     d->phys = pds[idx];
+    {   /* triage switch (GGML_VK_DISABLE_* style): shared-memory reductions only */
+        const char *env = getenv("VLKV_VK_DISABLE_SUBGROUP");
+        if (env && *env && strcmp(env, "0")) d->caps.subgroup_arith = 0;
+    }
     {   /* testing aid (GGML_VK_FORCE_MAX_BUFFER_SIZE-like): lower the per-binding limit */
         const char *env = getenv("VLKV_VK_MAX_BINDING");
         if (env && *env) {

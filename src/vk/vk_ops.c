@@ -6,15 +6,15 @@
 
 static uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
-struct type_pipes { enum vlkv_type type; enum vk_pipe mv, mm, gr; };
+struct type_pipes { enum vlkv_type type; enum vk_pipe mv, mv_sg, mm, gr; };
 static const struct type_pipes type_pipes[] = {
-    {VLKV_TYPE_F32, VK_PIPE_MATVEC_F32, VK_PIPE_MATMUL_F32, VK_PIPE_GET_ROWS_F32},
-    {VLKV_TYPE_F16, VK_PIPE_MATVEC_F16, VK_PIPE_MATMUL_F16, VK_PIPE_GET_ROWS_F16},
-    {VLKV_TYPE_Q4_0, VK_PIPE_MATVEC_Q4_0, VK_PIPE_MATMUL_Q4_0, VK_PIPE_GET_ROWS_Q4_0},
-    {VLKV_TYPE_Q8_0, VK_PIPE_MATVEC_Q8_0, VK_PIPE_MATMUL_Q8_0, VK_PIPE_GET_ROWS_Q8_0},
-    {VLKV_TYPE_Q4_K, VK_PIPE_MATVEC_Q4_K, VK_PIPE_MATMUL_Q4_K, VK_PIPE_GET_ROWS_Q4_K},
-    {VLKV_TYPE_Q5_K, VK_PIPE_MATVEC_Q5_K, VK_PIPE_MATMUL_Q5_K, VK_PIPE_GET_ROWS_Q5_K},
-    {VLKV_TYPE_Q6_K, VK_PIPE_MATVEC_Q6_K, VK_PIPE_MATMUL_Q6_K, VK_PIPE_GET_ROWS_Q6_K},
+    {VLKV_TYPE_F32, VK_PIPE_MATVEC_F32, VK_PIPE_MATVEC_SG_F32, VK_PIPE_MATMUL_F32, VK_PIPE_GET_ROWS_F32},
+    {VLKV_TYPE_F16, VK_PIPE_MATVEC_F16, VK_PIPE_MATVEC_SG_F16, VK_PIPE_MATMUL_F16, VK_PIPE_GET_ROWS_F16},
+    {VLKV_TYPE_Q4_0, VK_PIPE_MATVEC_Q4_0, VK_PIPE_MATVEC_SG_Q4_0, VK_PIPE_MATMUL_Q4_0, VK_PIPE_GET_ROWS_Q4_0},
+    {VLKV_TYPE_Q8_0, VK_PIPE_MATVEC_Q8_0, VK_PIPE_MATVEC_SG_Q8_0, VK_PIPE_MATMUL_Q8_0, VK_PIPE_GET_ROWS_Q8_0},
+    {VLKV_TYPE_Q4_K, VK_PIPE_MATVEC_Q4_K, VK_PIPE_MATVEC_SG_Q4_K, VK_PIPE_MATMUL_Q4_K, VK_PIPE_GET_ROWS_Q4_K},
+    {VLKV_TYPE_Q5_K, VK_PIPE_MATVEC_Q5_K, VK_PIPE_MATVEC_SG_Q5_K, VK_PIPE_MATMUL_Q5_K, VK_PIPE_GET_ROWS_Q5_K},
+    {VLKV_TYPE_Q6_K, VK_PIPE_MATVEC_Q6_K, VK_PIPE_MATVEC_SG_Q6_K, VK_PIPE_MATMUL_Q6_K, VK_PIPE_GET_ROWS_Q6_K},
 };
 
 static const struct type_pipes *pipes_for(enum vlkv_type t) {
@@ -49,7 +49,7 @@ static vlkv_status matmul_part(struct vk_device *d, enum vlkv_type type, struct 
     struct vk_ref refs[3] = {W, x, y};
     if (n_cols <= 8) {
         struct vk_pc_matvec pc = {K, M, n_cols, ldy, y_off, 0, 0, 0};
-        return vk_dispatch(d, tp->mv, refs, 3, &pc, M, n_cols, 1);
+        return vk_dispatch(d, d->caps.subgroup_arith ? tp->mv_sg : tp->mv, refs, 3, &pc, M, n_cols, 1);
     }
     struct vk_pc_matmul pc = {K, M, n_cols, ldy, y_off, 0, 0, 0};
     return vk_dispatch(d, tp->mm, refs, 3, &pc, div_up(M, 64), div_up(n_cols, 64), 1);

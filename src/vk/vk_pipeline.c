@@ -15,6 +15,7 @@ struct pipe_desc {
 };
 
 #define MV(t) {"matvec_" t, 3, sizeof(struct vk_pc_matvec), 64, 1, 0}
+#define MVS(t) {"matvec_" t "_sg", 3, sizeof(struct vk_pc_matvec), 64, 1, 0}
 #define MM(t) {"matmul_" t, 3, sizeof(struct vk_pc_matmul), 16, 16, 0}
 #define GR(t) {"get_rows_" t, 3, sizeof(struct vk_pc_get_rows), 64, 1, 0}
 
@@ -22,6 +23,9 @@ static const struct pipe_desc pipe_descs[VK_PIPE_COUNT] = {
     [VK_PIPE_MATVEC_F32] = MV("f32"),   [VK_PIPE_MATVEC_F16] = MV("f16"),   [VK_PIPE_MATVEC_Q4_0] = MV("q4_0"),
     [VK_PIPE_MATVEC_Q8_0] = MV("q8_0"), [VK_PIPE_MATVEC_Q4_K] = MV("q4_K"), [VK_PIPE_MATVEC_Q5_K] = MV("q5_K"),
     [VK_PIPE_MATVEC_Q6_K] = MV("q6_K"),
+    [VK_PIPE_MATVEC_SG_F32] = MVS("f32"),   [VK_PIPE_MATVEC_SG_F16] = MVS("f16"),   [VK_PIPE_MATVEC_SG_Q4_0] = MVS("q4_0"),
+    [VK_PIPE_MATVEC_SG_Q8_0] = MVS("q8_0"), [VK_PIPE_MATVEC_SG_Q4_K] = MVS("q4_K"), [VK_PIPE_MATVEC_SG_Q5_K] = MVS("q5_K"),
+    [VK_PIPE_MATVEC_SG_Q6_K] = MVS("q6_K"),
     [VK_PIPE_MATMUL_F32] = MM("f32"),   [VK_PIPE_MATMUL_F16] = MM("f16"),   [VK_PIPE_MATMUL_Q4_0] = MM("q4_0"),
     [VK_PIPE_MATMUL_Q8_0] = MM("q8_0"), [VK_PIPE_MATMUL_Q4_K] = MM("q4_K"), [VK_PIPE_MATMUL_Q5_K] = MM("q5_K"),
     [VK_PIPE_MATMUL_Q6_K] = MM("q6_K"),
