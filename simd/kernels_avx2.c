@@ -133,18 +133,46 @@ static inline int k4_min_dot(const uint8_t *mn, const int16_t *bsums) {
     return summ;
 }
 
+/* The 12 packed scale bytes of Q4_K/Q5_K as 8 scales then 8 mins (one byte each), with the
+ * 32-bit mask trick of ggml: no per-byte scalar work. */
+AVX2_INLINE __m128i k4_scales_mins(const uint8_t *q) {
+    uint32_t u[4];
+    memcpy(u, q, 12);
+    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4);
+    const uint32_t aux = u[1] & m1;
+    u[1] = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);
+    u[2] = aux;
+    u[0] &= m1;
+    return _mm_loadu_si128((const __m128i *)u);
+}
+
+/* sum_j mn[j] * (bsums[2j] + bsums[2j+1]) as 4 int32 partial sums (mins = bytes 8..15 of sm) */
+AVX2_INLINE __m128i k4_mins_dot(__m128i sm, const int16_t *bsums) {
+    const __m128i mins = _mm_cvtepu8_epi16(_mm_srli_si128(sm, 8));
+    const __m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
+    const __m128i pairs = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+    return _mm_madd_epi16(mins, pairs);
+}
+
+/* int16 scale j of 8 (in a 256-bit register holding them twice) broadcast to all 16 lanes */
+AVX2_INLINE __m256i k4_scale_bcast(__m256i sc2, int j) {
+    return _mm256_shuffle_epi8(sc2, _mm256_set1_epi16((short)(((2 * j + 1) << 8) | (2 * j))));
+}
+
 static void vec_dot_q4_K_avx2(int64_t n, float *s, const void *vx, const void *vy) {
     const block_q4_K *x = vx;
     const block_q8_K *y = vy;
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
         const float d = y[i].d * FP16(x[i].d), dmin = y[i].d * FP16(x[i].dmin);
-        accm += dmin * (float)k4_min_dot(mn, y[i].bsums);
+        const __m128i sm = k4_scales_mins(x[i].scales);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y[i].bsums)), accm);
+        const __m128i sc = _mm_cvtepu8_epi16(sm);
+        const __m256i sc2 = _mm256_set_m128i(sc, sc);
         const uint8_t *q4 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i sumi = _mm256_setzero_si256();
@@ -152,15 +180,17 @@ static void vec_dot_q4_K_avx2(int64_t n, float *s, const void *vx, const void *v
             const __m256i bits = _mm256_loadu_si256((const __m256i *)(q4 + 32 * c));
             const __m256i ql = _mm256_and_si256(bits, m4);
             const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
-            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c]),
+            const __m256i pl = _mm256_madd_epi16(k4_scale_bcast(sc2, 2 * c),
                 _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c))));
-            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c + 1]),
+            const __m256i ph = _mm256_madd_epi16(k4_scale_bcast(sc2, 2 * c + 1),
                 _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32))));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_f32x8(acc) - accm;
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = hsum_f32x8(acc) - _mm_cvtss_f32(accm);
 }
 
 static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *vy) {
@@ -169,12 +199,13 @@ static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *v
     const int64_t nb = n / QK_K;
     const __m256i m4 = _mm256_set1_epi8(0x0f), m1 = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
-    float accm = 0;
+    __m128 accm = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
-        uint8_t sc[8], mn[8];
-        k4_scales(x[i].scales, sc, mn);
         const float d = y[i].d * FP16(x[i].d), dmin = y[i].d * FP16(x[i].dmin);
-        accm += dmin * (float)k4_min_dot(mn, y[i].bsums);
+        const __m128i sm = k4_scales_mins(x[i].scales);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_mins_dot(sm, y[i].bsums)), accm);
+        const __m128i sc = _mm_cvtepu8_epi16(sm);
+        const __m256i sc2 = _mm256_set_m128i(sc, sc);
         const uint8_t *q5 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         __m256i hb = _mm256_loadu_si256((const __m256i *)x[i].qh);
@@ -186,15 +217,17 @@ static void vec_dot_q5_K_avx2(int64_t n, float *s, const void *vx, const void *v
             const __m256i qh = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4),
                                                _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 1), m1), 4));
             hb = _mm256_srli_epi16(hb, 2);
-            const __m256i pl = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c]),
+            const __m256i pl = _mm256_madd_epi16(k4_scale_bcast(sc2, 2 * c),
                 _mm256_maddubs_epi16(ql, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c))));
-            const __m256i ph = _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * c + 1]),
+            const __m256i ph = _mm256_madd_epi16(k4_scale_bcast(sc2, 2 * c + 1),
                 _mm256_maddubs_epi16(qh, _mm256_loadu_si256((const __m256i *)(q8 + 64 * c + 32))));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
     }
-    *s = hsum_f32x8(acc) - accm;
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = hsum_f32x8(acc) - _mm_cvtss_f32(accm);
 }
 
 /* Q6_K: 6-bit q in 0..63 with the -32 offset applied as maddubs(q, y) - maddubs(32, y);
@@ -208,14 +241,19 @@ static void vec_dot_q6_K_avx2(int64_t n, float *s, const void *vx, const void *v
     const block_q6_K *x = vx;
     const block_q8_K *y = vy;
     const int64_t nb = n / QK_K;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3), m32 = _mm256_set1_epi8(32);
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m3 = _mm256_set1_epi8(3);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const float d = y[i].d * FP16(x[i].d);
-        __m256i sumi = _mm256_setzero_si256();
+        /* the -32 offset through the Q8_K group sums: sum_g sc_g * 32 * bsum_g */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x[i].scales));
+        __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums)), 5);
+        sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
-            const int8_t *q8 = y[i].qs + 128 * h, *sc = x[i].scales + 8 * h;
+            const int8_t *q8 = y[i].qs + 128 * h;
+            /* this half's 8 scales as int16 in both 128-bit lanes */
+            const __m256i sc8 = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(x[i].scales + 8 * h))));
             const __m256i b1 = _mm256_loadu_si256((const __m256i *)ql);
             const __m256i b2 = _mm256_loadu_si256((const __m256i *)(ql + 32));
             const __m256i bh = _mm256_loadu_si256((const __m256i *)qh);
@@ -228,9 +266,11 @@ static void vec_dot_q6_K_avx2(int64_t n, float *s, const void *vx, const void *v
             q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b2, 4), m4),
                                    _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(bh, 6), m3), 4));
             for (int k = 0; k < 4; k++) {
-                const __m256i yk = _mm256_loadu_si256((const __m256i *)(q8 + 32 * k));
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yk), _mm256_maddubs_epi16(m32, yk));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(q6_scale_pair(sc + 2 * k), p));
+                /* lanes 0..7: scale 2k (elements 0..15), lanes 8..15: scale 2k+1 */
+                const __m256i ctl = _mm256_set_m128i(_mm_set1_epi16((short)(((4 * k + 3) << 8) | (4 * k + 2))),
+                                                     _mm_set1_epi16((short)(((4 * k + 1) << 8) | (4 * k))));
+                const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(q8 + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_shuffle_epi8(sc8, ctl), p));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
@@ -299,7 +339,6 @@ static void vec_dot_f16_avx2(int64_t n, float *s, const void *x, const void *y) 
                                 const void *y) {                                                     \
         for (int64_t r = 0; r < nr; r++) vec_dot_##T##_avx2(n, &s[r], (const char *)w + r * ws, y); \
     }
-GEMV_FROM_DOT(q4_0)
 GEMV_FROM_DOT(q4_1)
 GEMV_FROM_DOT(q5_0)
 GEMV_FROM_DOT(q5_1)
@@ -309,6 +348,47 @@ GEMV_FROM_DOT(q5_K)
 GEMV_FROM_DOT(q6_K)
 GEMV_FROM_DOT(f32)
 GEMV_FROM_DOT(f16)
+
+/* Q4_0 gemv: every row shares the activation, so its per-block d_y and S_b = d_y * sum(q) are
+ * computed once per call; the nibbles then enter vpmaddubsw unsigned (no sign trick):
+ *   sum_i d_x (u_i - 8) d_y q_i = d_x d_y sum(u q) - 8 d_x S_b.  Two rows per pass share y. */
+#define GEMV_MAXB 1024
+
+static void gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, size_t ws, const void *vy) {
+    const int64_t nb = n / QK8_0;
+    if (nb > GEMV_MAXB) {
+        for (int64_t r = 0; r < nr; r++) vec_dot_q4_0_avx2(n, &s[r], (const char *)w + r * ws, vy);
+        return;
+    }
+    const block_q8_0 *y = vy;
+    float dy[GEMV_MAXB], sy[GEMV_MAXB];
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < nb; b++) {
+        dy[b] = FP16(y[b].d);
+        const __m256i q = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        sy[b] = dy[b] * (float)hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16));
+    }
+    int64_t r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        const block_q4_0 *x0 = (const block_q4_0 *)((const char *)w + r * ws);
+        const block_q4_0 *x1 = (const block_q4_0 *)((const char *)w + (r + 1) * ws);
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        float c0 = 0, c1 = 0;
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)y[b].qs);
+            const float d0 = FP16(x0[b].d), d1 = FP16(x1[b].d);
+            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_nibbles32(x0[b].qs), q), ones16);
+            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(unpack_nibbles32(x1[b].qs), q), ones16);
+            a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(d0 * dy[b]), a0);
+            a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p1), _mm256_set1_ps(d1 * dy[b]), a1);
+            c0 += d0 * sy[b];
+            c1 += d1 * sy[b];
+        }
+        s[r] = hsum_f32x8(a0) - 8.0f * c0;
+        s[r + 1] = hsum_f32x8(a1) - 8.0f * c1;
+    }
+    for (; r < nr; r++) vec_dot_q4_0_avx2(n, &s[r], (const char *)w + r * ws, vy);
+}
 
 /* ==== gemm for the 32-element block types (Q4_0, Q5_0, Q8_0 x Q8_0; Q4_1, Q5_1 x Q8_1) ========
  * For a K-chunk of KCB blocks, a tile of GR weight rows is repacked to unsigned bytes u (0..15,

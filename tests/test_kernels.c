@@ -81,10 +81,14 @@ static void deq_dot(enum vlkv_type wt, const void *w, const void *y, int64_t n, 
 /* Extra magnitude from the Q4_1/Q5_1 (m * s) and K-quant (dmin * mn * bsum) correction terms,
  * which are not part of sum |x y| of the dequantized values. */
 static double min_terms(enum vlkv_type wt, const float *tw, const float *ty, int64_t n) {
-    if (wt != VLKV_TYPE_Q4_1 && wt != VLKV_TYPE_Q5_1 && wt != VLKV_TYPE_Q4_K && wt != VLKV_TYPE_Q5_K) return 0;
+    /* Q4_0/Q5_0 kernels may also split x = d (u - o) into d u and -o d (unsigned vpmaddubsw):
+     * |d u| + |o d| <= (15 + 8) d <= 3 max|x| for Q4_0, (31 + 16) d <= 3 max|x| for Q5_0 */
+    const double f = (wt == VLKV_TYPE_Q4_0 || wt == VLKV_TYPE_Q5_0) ? 3 :
+                     (wt == VLKV_TYPE_Q4_1 || wt == VLKV_TYPE_Q5_1 || wt == VLKV_TYPE_Q4_K || wt == VLKV_TYPE_Q5_K) ? 2 : 0;
+    if (f == 0) return 0;
     double a = 0, maxw = 0;
     for (int64_t i = 0; i < n; i++) if (fabs(tw[i]) > maxw) maxw = fabs(tw[i]);
-    for (int64_t i = 0; i < n; i++) a += 2 * maxw * fabs(ty[i]);
+    for (int64_t i = 0; i < n; i++) a += f * maxw * fabs(ty[i]);
     return a;
 }
 
