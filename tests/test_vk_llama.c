@@ -153,7 +153,8 @@ static void run_case(const char *label, struct tiny_cfg cfg, double tol, double 
     }
     if (NL > 2) {
         CHECK(vlkv_kv_merge_runs(&c.kv, 2, anchor, rb, re, 5) == VLKV_OK);
-        CHECK(vk_llama_kv_merge(&g, 2, seg, anchor, 5) == VLKV_OK);
+        CHECK(vk_llama_kv_merge_runs(&g, 2, anchor, rb, re, 5) == VLKV_OK);
+        (void)seg;
     }
     for (int il = 0; il < NL; il++) {
         CHECK_MSG(g.layers[il].len == c.kv.layers[il].len, "layer %d len %d vs %d", il, g.layers[il].len,

@@ -13,12 +13,14 @@
  * K * 2^-24 of sum |w x|; we require NMSE <= 1e-10 (matvec/matmul/norm/attention: observed
  * ~1e-14), max abs error scaled by the row magnitude for elementwise ops, exact equality for
  * data movement (gather, remove, get_rows of F32/F16), and one f16 ulp for f16 rounding. */
+#define _POSIX_C_SOURCE 200809L   /* popen */
 #include "test_util.h"
 #include "types.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef VLKV_HAVE_VULKAN
 int main(void) {
@@ -487,6 +489,45 @@ static void test_kv_primitives(void) {
     free(vals); free(rows); free(got); free(f32rows); free(f32got); free(src);
 }
 
+/* more dispatches in one sequence than the descriptor pool holds: the automatic flush must
+ * keep the order (y += x, 1.5 pools' worth of times) */
+static void test_many_dispatches(void) {
+    const uint32_t n = 64, reps = VK_DSETS_PER_POOL * 3 / 2;
+    float x[64], y[64];
+    for (uint32_t i = 0; i < n; i++) {
+        x[i] = (float)i;
+        y[i] = 1.0f;
+    }
+    struct vk_buffer bx = up(x, sizeof x), by = up(y, sizeof y);
+    CHECK(vk_begin(g_dev) == VLKV_OK);
+    vlkv_status st = VLKV_OK;
+    for (uint32_t r = 0; r < reps && st == VLKV_OK; r++) st = vk_op_add(g_dev, vk_ref_of(&by), vk_ref_of(&bx), n);
+    CHECK_MSG(st == VLKV_OK, "%s", vlkv_last_error());
+    CHECK(vk_submit(g_dev) == VLKV_OK);
+    down(&by, y, sizeof y);
+    int ok = 1;
+    for (uint32_t i = 0; i < n; i++) ok &= y[i] == 1.0f + (float)reps * (float)i;
+    CHECK_MSG(ok, "%u chained adds across a descriptor-pool flush", reps);
+    free_buf(&bx); free_buf(&by);
+}
+
+/* `vlkv devices` lists this device (VLKV_BIN is set by ctest) */
+static void test_cli_devices(void) {
+    const char *bin = getenv("VLKV_BIN");
+    if (!bin || access(bin, X_OK) != 0) return;
+    char cmd[1024], line[512];
+    snprintf(cmd, sizeof cmd, "'%s' devices 2>&1", bin);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    int found = 0, has_default = 0;
+    while (fgets(line, sizeof line, p)) {
+        if (strstr(line, g_dev->caps.name)) found = 1;
+        if (!strncmp(line, "default:", 8)) has_default = 1;
+    }
+    CHECK(pclose(p) == 0);
+    CHECK_MSG(found && has_default, "`vlkv devices` does not list %s", g_dev->caps.name);
+}
+
 /* bad arguments give errors, not crashes */
 static void test_errors(void) {
     struct vk_buffer b = up(NULL, 1024);
@@ -559,6 +600,8 @@ int main(void) {
     test_attention(VLKV_TYPE_F32, 16, 16, 0, 5);    /* ViT (dense), chunked */
     test_kv_primitives();
     test_errors();
+    test_many_dispatches();
+    test_cli_devices();
     printf("  %llu dispatches\n", (unsigned long long)g_dev->n_dispatches);
     vk_device_close(g_dev);
     return test_done("test_vk_ops");

@@ -395,3 +395,21 @@ fail:
     free(md);
     return st;
 }
+
+vlkv_status vk_llama_kv_merge_runs(struct vk_llama *g, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                                   const int32_t *run_e, int32_t n_out) {
+    vlkv_status st = VLKV_OK;
+    int32_t *seg = malloc((size_t)(n_out > 0 ? n_out : 1) * 2 * sizeof *seg);
+    VLKV_CHECK(seg, VLKV_ERR_OOM, "vulkan: out of memory");
+    for (int32_t i = 0; i < n_out; i++) {
+        VLKV_CHECK(anchor[i] >= run_b[i] && anchor[i] < run_e[i] && (i == 0 || run_b[i] >= run_e[i - 1]),
+                   VLKV_ERR_INVALID_ARG, "vulkan: merge run %d [%d, %d) (anchor %d) is not disjoint/increasing", i,
+                   run_b[i], run_e[i], anchor[i]);
+        seg[2 * i] = run_b[i];
+        seg[2 * i + 1] = run_e[i];
+    }
+    st = vk_llama_kv_merge(g, il, seg, anchor, n_out);
+fail:
+    free(seg);
+    return st;
+}

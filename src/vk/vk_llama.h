@@ -77,5 +77,9 @@ vlkv_status vk_llama_kv_remove(struct vk_llama *g, int32_t il, int32_t idx);
 vlkv_status vk_llama_kv_swap_remove(struct vk_llama *g, int32_t il, int32_t idx);
 vlkv_status vk_llama_kv_merge(struct vk_llama *g, int32_t il, const int32_t *seg, const int32_t *anchor,
                               int32_t n_out);
+/* kv_cache.h's vlkv_kv_merge_runs contract: output i = mean of slots [run_b[i], run_e[i]) with the
+ * pos/mod of anchor[i]; runs disjoint and increasing, slots outside every run dropped. */
+vlkv_status vk_llama_kv_merge_runs(struct vk_llama *g, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                                   const int32_t *run_e, int32_t n_out);
 
 #endif /* VLKV_VK_LLAMA_H */
