@@ -3,7 +3,10 @@
  * statistics pass. Host wall time around submit+wait of `reps` back-to-back dispatches, so a
  * fixed submission overhead is included (reported separately as "empty submit").
  *
- *   bench_vk [--device N] [--quick] [--reps N]
+ *   bench_vk [--device N] [--quick] [--reps N] [-m MODEL.gguf [-p N_PROMPT] [-n N_GEN]]
+ * With -m: the whole LLaMA decoder on the device (vk_llama.c) against the CPU forward (llama.c):
+ * prefill of N_PROMPT tokens (pp t/s) and N_GEN single-token decode steps (tg t/s), plus the
+ * NMSE between the two backends' last logits.
  * Without --device: VLKV_VK_DEVICE, else the best GPU, else a CPU implementation (lavapipe:
  * proves the path, the numbers mean nothing for a GPU). */
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 
 #include "types.h"
+#include "vlkv.h"
 
 #ifndef VLKV_HAVE_VULKAN
 int main(void) {
@@ -18,7 +22,9 @@ int main(void) {
     return 0;
 }
 #else
-#include "vk.h"
+#include "llama.h"
+#include "model.h"
+#include "vk_llama.h"
 
 static struct vk_device *g_dev;
 static int g_reps = 5;
@@ -80,14 +86,79 @@ static vlkv_status run_nothing(void *p) {
     return VLKV_OK;
 }
 
+/* whole-decoder timings: Vulkan vs CPU on the same model and tokens */
+static void bench_model(const char *path, int n_prompt, int n_gen) {
+    vlkv_model *model = NULL;
+    if (vlkv_model_load(path, NULL, &model) != VLKV_OK) die("model");
+    const struct vlkv_model *m = model;
+    const int V = m->hp.n_vocab, n_ctx = n_prompt + n_gen;
+    int32_t *tok = malloc(sizeof(int32_t) * (size_t)n_ctx), *pos = malloc(sizeof(int32_t) * (size_t)n_ctx);
+    uint8_t *mod = calloc((size_t)n_ctx, 1);
+    float *lv = malloc(sizeof(float) * (size_t)V), *lc = malloc(sizeof(float) * (size_t)V);
+    if (!tok || !pos || !mod || !lv || !lc) die("malloc");
+    for (int i = 0; i < n_ctx; i++) {
+        tok[i] = (i * 37 + 11) % V;
+        pos[i] = i;
+    }
+    struct vk_llama g;
+    double t0 = vlkv_time_ms();
+    if (vk_llama_init(&g, g_dev, m, n_ctx, n_prompt, VLKV_TYPE_F16) != VLKV_OK) die("vk_llama_init");
+    const double up_ms = vlkv_time_ms() - t0;
+    struct vlkv_ops_ctx o;
+    struct vlkv_llama_buf b;
+    struct vlkv_kv_cache kv;
+    vlkv_ops_init(&o, vlkv_n_cores());
+    if (vlkv_ops_reserve(&o, vlkv_llama_wsize(&o, m, n_prompt)) != VLKV_OK ||
+        vlkv_llama_buf_init(&b, m, n_prompt) != VLKV_OK ||
+        vlkv_kv_cache_init(&kv, m->hp.n_layer, m->hp.n_head_kv, m->hp.d_head, n_ctx, VLKV_TYPE_F16) != VLKV_OK)
+        die("cpu init");
+    struct vlkv_llama_batch bp = {n_prompt, tok, NULL, pos, mod};
+    double pp[2], tg[2], e = 0;
+    for (int be = 0; be < 2; be++) {   /* 0 = vulkan, 1 = cpu */
+        t0 = vlkv_time_ms();
+        vlkv_status st = be == 0 ? vk_llama_forward(&g, &bp, NULL, lv, 0)
+                                 : vlkv_llama_forward(m, &o, &b, &kv, &bp, NULL, lc, 0);
+        if (st != VLKV_OK) die("prefill");
+        pp[be] = vlkv_time_ms() - t0;
+        t0 = vlkv_time_ms();
+        for (int t = n_prompt; t < n_ctx; t++) {
+            struct vlkv_llama_batch b1 = {1, tok + t, NULL, pos + t, mod + t};
+            st = be == 0 ? vk_llama_forward(&g, &b1, NULL, lv, 0) : vlkv_llama_forward(m, &o, &b, &kv, &b1, NULL, lc, 0);
+            if (st != VLKV_OK) die("decode");
+        }
+        tg[be] = vlkv_time_ms() - t0;
+    }
+    double num = 0, den = 0;
+    for (int i = 0; i < V; i++) {
+        num += ((double)lv[i] - lc[i]) * ((double)lv[i] - lc[i]);
+        den += (double)lc[i] * lc[i];
+    }
+    e = den > 0 ? num / den : num;
+    printf("\nmodel %s (%s), weights uploaded in %.0f ms\n", path, m->desc, up_ms);
+    printf("%-8s %10s %10s\n", "backend", "pp t/s", "tg t/s");
+    printf("%-8s %10.2f %10.2f\n", "vulkan", n_prompt / pp[0] * 1e3, n_gen > 0 ? n_gen / tg[0] * 1e3 : 0.0);
+    printf("%-8s %10.2f %10.2f\n", "cpu", n_prompt / pp[1] * 1e3, n_gen > 0 ? n_gen / tg[1] * 1e3 : 0.0);
+    printf("last logits vulkan vs cpu: nmse %.3g\n", e);
+    vk_llama_free(&g);
+    vlkv_kv_cache_free(&kv);
+    vlkv_llama_buf_free(&b);
+    vlkv_ops_free(&o);
+    vlkv_model_free(model);
+    free(tok); free(pos); free(mod); free(lv); free(lc);
+}
+
 int main(int argc, char **argv) {
-    int device = -1, quick = 0;
+    int device = -1, quick = 0, n_prompt = 128, n_gen = 16;
+    const char *model_path = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--reps") && i + 1 < argc) g_reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "-m") && i + 1 < argc) model_path = argv[++i];
+        else if (!strcmp(argv[i], "-p") && i + 1 < argc) n_prompt = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) n_gen = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: bench_vk [--device N] [--quick] [--reps N]\n");
+            fprintf(stderr, "usage: bench_vk [--device N] [--quick] [--reps N] [-m MODEL.gguf [-p N] [-n N]]\n");
             return 2;
         }
     }
@@ -112,6 +183,15 @@ int main(int argc, char **argv) {
     if (c->type == VK_PHYSICAL_DEVICE_TYPE_CPU) printf("note: CPU implementation - these numbers only prove the path\n");
 
     printf("empty submit: %.3f ms\n", time_ms(run_nothing, NULL) * g_reps);
+    if (model_path) {
+        if (n_prompt < 1 || n_gen < 0) {
+            fprintf(stderr, "bench_vk: -p must be >= 1 and -n >= 0\n");
+            return 2;
+        }
+        bench_model(model_path, n_prompt, n_gen);
+        vk_device_close(g_dev);
+        return 0;
+    }
 
     const uint32_t K = quick ? 1024 : 4096, M = quick ? 1024 : 4096;
     static const enum vlkv_type types[] = {VLKV_TYPE_F32, VLKV_TYPE_F16, VLKV_TYPE_Q8_0, VLKV_TYPE_Q4_0,
