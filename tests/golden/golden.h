@@ -123,17 +123,17 @@ static inline int golden_fnv1a64(const char *path, char hex[17]) {
     return 0;
 }
 
-/* Make a model with mkmodel and check it is byte-identical to the one the fixtures were made
- * from (want_hash from the manifest, or NULL to skip). 0 on success. */
+/* Make a model with mkmodel and compare its hash with the one the fixtures were made from
+ * (want_hash from the manifest, or NULL). A different hash is only a warning: metadata-only
+ * changes (general.name, vocabulary pieces) leave the logits alone, and if the weights changed
+ * the comparisons fail anyway -- after this hint. 0 on success. */
 static inline int golden_make_checked(const char *args, const char *out, const char *want_hash) {
     if (golden_mkmodel(args, out)) return -1;
     char hex[17];
-    if (want_hash && (golden_fnv1a64(out, hex) || strcmp(hex, want_hash))) {
-        fprintf(stderr, "golden: %s (mkmodel %s) has hash %s, the fixtures were made from %s: mkmodel's output "
-                "changed; regenerate with /usr/bin/python3 tests/ref/make_golden.py --vlkv build/vlkv\n",
-                out, args, hex, want_hash);
-        return -1;
-    }
+    if (want_hash && (golden_fnv1a64(out, hex) || strcmp(hex, want_hash)))
+        fprintf(stderr, "golden: WARNING: %s (mkmodel %s) hashes to %s, the fixtures were made from %s: "
+                "mkmodel's output changed. If the comparisons below fail, regenerate the fixtures with "
+                "/usr/bin/python3 tests/ref/make_golden.py --vlkv build/vlkv\n", out, args, hex, want_hash);
     return 0;
 }
 

@@ -14,8 +14,8 @@ make small synthetic models, evaluates them with the independent float64 PyTorch
 Models are NOT committed: the C tests (tests/test_golden_{llama,clip}.c) rerun the recorded
 mkmodel commands, which are deterministic (seeded PCG in mkmodel), and compare the engine to
 these fixtures. The manifest records an FNV-1a 64 hash of every model file ("hash NAME HEX"); the
-C tests check it, so a change in mkmodel's output fails with "regenerate the fixtures" instead of
-a confusing logits mismatch.
+C tests compare it and print a "regenerate the fixtures" warning when mkmodel's output changed, so
+a resulting logits mismatch explains itself (metadata-only changes do not affect the logits).
 
 Fixture file format (.bin, little-endian): "VGLD", u32 dtype (0 = f32, 1 = i32), u32 ndim,
 u32 dims[ndim], then the elements (row-major, last dim fastest).
