@@ -22,9 +22,13 @@ static const struct command commands[] = {
     {"mkmodel", cmd_mkmodel, "write a synthetic llama GGUF or LLaVA mmproj (any shape, weight types, seed)"},
 };
 
+/* Warnings always; info with -v, debug with -vv. Errors only with -v: every command prints
+ * vlkv_last_error() itself when a call fails, so the default output says it once. */
 static void log_cb(vlkv_log_level level, const char *text, void *ud) {
     int verbosity = *(int *)ud;
-    if ((int)level <= VLKV_LOG_WARN || (int)level <= verbosity + 1) {
+    int show = level == VLKV_LOG_WARN || (level == VLKV_LOG_ERROR && verbosity >= 1) ||
+               (level >= VLKV_LOG_INFO && (int)level <= verbosity + 1);
+    if (show) {
         static const char *names[] = {"error", "warn", "info", "debug"};
         fprintf(stderr, "vlkv: %s: %s\n", names[level], text);
     }
