@@ -366,6 +366,18 @@ def _selftest():
     rel = float((f4 - full).abs().max() / full.abs().max())
     print("selftest f16 kv: representable %s, rel diff %.3g" % (ok, rel))
     fails += (not ok) or rel > 1e-2 or rel == 0.0
+    # 5. activation rounding by hand: one Q8_0 block 0.1, 0.2, ..., 3.2: d = 3.2/127, q = round(x*127/3.2)
+    x = torch.arange(1, 33, dtype=DT)[None, :] * 0.1
+    d = np.float32(np.float32(3.2) / np.float32(127))
+    want = [np.floor(float(np.float32(np.float32(0.1 * k) * (np.float32(1) / d))) + 0.5) * float(np.float16(d))
+            for k in range(1, 33)]
+    e = float((act_round(x, "Q8_0")[0] - torch.tensor(want, dtype=DT)).abs().max())
+    # Q8_K of a 256 block whose max-|x| element is negative: that element maps to exactly +127 * d
+    xk = torch.linspace(-2.0, 1.0, 256, dtype=DT)[None, :]
+    rk = act_round(xk, "Q8_K")[0]
+    e2 = abs(float(rk[0]) + 2.0)
+    print("selftest act_round q8_0 %.3g, q8_K extreme %.3g" % (e, e2))
+    fails += e > 1e-12 or e2 > 1e-6
     print("llama_ref selftest: %d failures" % fails)
     return 1 if fails else 0
 
