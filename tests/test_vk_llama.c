@@ -34,7 +34,7 @@ int main(void) {
 
 static struct vk_device *g_dev;
 
-enum { T = 24, N_CTX = 64 };
+enum { T = 24, N_CTX = 61 };   /* not a multiple of 4: row offsets must not rely on it */
 
 struct col_acc {            /* CPU observer: column sums of rows [r0, r1) per layer and head */
     double *sum;            /* [n_layer][n_head][N_CTX]: heads may run concurrently */
@@ -55,11 +55,11 @@ struct cpu {
     struct vlkv_kv_cache kv;
 };
 
-static int cpu_init(struct cpu *c, const struct vlkv_model *m) {
+static int cpu_init(struct cpu *c, const struct vlkv_model *m, uint32_t kv_type) {
     vlkv_ops_init(&c->o, 2);
     if (vlkv_ops_reserve(&c->o, vlkv_llama_wsize(&c->o, m, T)) != VLKV_OK) return 0;
     if (vlkv_llama_buf_init(&c->b, m, T) != VLKV_OK) return 0;
-    return vlkv_kv_cache_init(&c->kv, m->hp.n_layer, m->hp.n_head_kv, m->hp.d_head, N_CTX, VLKV_TYPE_F16) == VLKV_OK;
+    return vlkv_kv_cache_init(&c->kv, m->hp.n_layer, m->hp.n_head_kv, m->hp.d_head, N_CTX, kv_type) == VLKV_OK;
 }
 
 static void cpu_free(struct cpu *c) {
@@ -69,7 +69,8 @@ static void cpu_free(struct cpu *c) {
 }
 
 /* max_binding > 0: lower the device's binding limit so that weights are split into parts */
-static void run_case(const char *label, struct tiny_cfg cfg, double tol, double stats_tol, uint64_t max_binding) {
+static void run_case(const char *label, struct tiny_cfg cfg, uint32_t kv_type, double tol, double stats_tol,
+                     uint64_t max_binding) {
     char path[256];
     snprintf(path, sizeof path, "%s/test_vk_llama_%s.gguf", VLKV_BINARY_DIR, label);
     CHECK(tiny_llama_write(path, &cfg));
@@ -81,10 +82,10 @@ static void run_case(const char *label, struct tiny_cfg cfg, double tol, double 
 
     struct cpu c;
     struct vk_llama g;
-    CHECK_MSG(cpu_init(&c, m), "cpu init: %s", vlkv_last_error());
+    CHECK_MSG(cpu_init(&c, m, kv_type), "cpu init: %s", vlkv_last_error());
     const uint64_t saved = g_dev->caps.max_sbuf_range;
     if (max_binding) g_dev->caps.max_sbuf_range = max_binding;
-    vlkv_status st = vk_llama_init(&g, g_dev, m, N_CTX, T, VLKV_TYPE_F16);
+    vlkv_status st = vk_llama_init(&g, g_dev, m, N_CTX, T, kv_type);
     if (st == VLKV_OK && max_binding) CHECK(g.tok_embd.n_parts > 1 && g.layers[0].w_up.n_parts > 1);
     CHECK_MSG(st == VLKV_OK, "%s: vk_llama_init: %s", label, vlkv_last_error());
     if (st != VLKV_OK) {
@@ -220,18 +221,19 @@ int main(void) {
 
     struct tiny_cfg c = tiny_cfg_default();
     c.n_layer = 3;
-    run_case("f32", c, 1e-6, 1e-7, 0);
-    run_case("split", c, 1e-6, 1e-7, 128 * 1024);   /* weights in parts of <= 128 KiB */
+    run_case("f32", c, VLKV_TYPE_F16, 1e-6, 1e-7, 0);
+    run_case("kvf32", c, VLKV_TYPE_F32, 1e-9, 1e-9, 0);   /* F32 K/V on both sides: rounding only */
+    run_case("split", c, VLKV_TYPE_F16, 1e-6, 1e-7, 128 * 1024);   /* weights in parts of <= 128 KiB */
     struct tiny_cfg q = c;
     q.type = VLKV_TYPE_Q4_K;
     q.type_output = VLKV_TYPE_Q6_K;
     q.tied = 0;
-    run_case("q4_K", q, 5e-3, 5e-3, 0);
+    run_case("q4_K", q, VLKV_TYPE_F16, 5e-3, 5e-3, 0);
     struct tiny_cfg t = c;
     t.type = VLKV_TYPE_Q8_0;
     t.tied = 1;                 /* output = token embedding (Q8_0 rows through get_rows) */
     t.n_head_kv = t.n_head;
-    run_case("q8_0", t, 5e-3, 5e-3, 0);
+    run_case("q8_0", t, VLKV_TYPE_F16, 5e-3, 5e-3, 0);
     vk_device_close(g_dev);
     return test_done("test_vk_llama");
 }

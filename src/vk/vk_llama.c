@@ -105,12 +105,13 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
     VLKV_TRY(upload(dev, &g->scores, NULL, sc));
     VLKV_TRY(upload(dev, &g->stats, NULL, nb * H * 2 * 4));
     VLKV_TRY(upload(dev, &g->per_head, NULL, H * (size_t)n_ctx * 4));
-    VLKV_TRY(upload(dev, &g->colsum, NULL, (size_t)hp->n_layer * n_ctx * 4));
+    g->colsum_stride = (uint32_t)VLKV_ALIGN_UP((size_t)n_ctx, 64);   /* 256 B: the largest offset alignment */
+    VLKV_TRY(upload(dev, &g->colsum, NULL, (size_t)hp->n_layer * g->colsum_stride * 4));
     VLKV_TRY(upload(dev, &g->logits, NULL, nb * V * 4));
     VLKV_TRY(upload(dev, &g->idx, NULL, (size_t)n_ctx * 2 * 4));
     VLKV_TRY(upload(dev, &g->kv_scratch, NULL, (size_t)n_ctx * KD * es));
     g->up_size = nb * 4 * 2 + nb * E * 4;
-    g->down_size = VLKV_MAX(nb * V * 4, (size_t)hp->n_layer * n_ctx * 4);
+    g->down_size = VLKV_MAX(nb * V * 4, (size_t)hp->n_layer * g->colsum_stride * 4);
     VLKV_TRY(vk_buffer_create(dev, g->up_size, VK_MEM_HOST, &g->up_host));
     VLKV_TRY(vk_buffer_create(dev, g->down_size, VK_MEM_HOST, &g->down_host));
     return VLKV_OK;
@@ -223,7 +224,7 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
                                  vk_ref_of(&g->att), vk_ref_of(&g->scores), vk_ref_of(&g->stats), (uint32_t)n, n_kv,
                                  (uint32_t)hp->n_head, (uint32_t)hp->n_head_kv, (uint32_t)hp->d_head, 1));
         if (stats && stats->r1 > stats->r0) {
-            const size_t off = (size_t)il * g->n_ctx * 4;
+            const size_t off = (size_t)il * g->colsum_stride * 4;
             VLKV_TRY(vk_op_attn_stats(d, (enum vlkv_type)g->kv_type, vk_ref_of(&g->q), vk_ref_of(&G->k),
                                       vk_ref_of(&g->stats), vk_ref_of(&g->per_head),
                                       vk_ref_at(&g->colsum, off, (size_t)g->n_ctx * 4), (uint32_t)n, n_kv,
@@ -272,11 +273,11 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
     if (stats && stats->r1 > stats->r0) {
         /* second small submission: read the per-layer column sums back */
         VLKV_TRY(vk_begin(d));
-        VLKV_TRY(vk_copy(d, vk_ref_of(&g->down_host), vk_ref_of(&g->colsum), (size_t)hp->n_layer * g->n_ctx * 4));
+        VLKV_TRY(vk_copy(d, vk_ref_of(&g->down_host), vk_ref_of(&g->colsum), (size_t)hp->n_layer * g->colsum_stride * 4));
         VLKV_TRY(vk_submit(d));
         const float *cs = g->down_host.mapped;
         for (int32_t il = 0; il < hp->n_layer; il++)
-            memcpy(stats->out + (size_t)il * stats->out_stride, cs + (size_t)il * g->n_ctx,
+            memcpy(stats->out + (size_t)il * stats->out_stride, cs + (size_t)il * g->colsum_stride,
                    (size_t)g->layers[il].len * 4);
     }
     return VLKV_OK;

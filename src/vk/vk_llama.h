@@ -37,7 +37,8 @@ struct vk_llama {
     struct vk_buffer x, xb, xb2, q, k, v, att, hb, hb2;
     struct vk_buffer ids, pos;             /* int32 [n_batch] */
     struct vk_buffer scores, stats;        /* attention scratch, (max, lse) [n_batch][n_head][2] */
-    struct vk_buffer per_head, colsum;     /* statistics: [n_head][n_ctx], [n_layer][n_ctx] */
+    struct vk_buffer per_head, colsum;     /* statistics: [n_head][n_ctx], [n_layer][colsum_stride] */
+    uint32_t colsum_stride;                /* n_ctx rounded up to 64 floats (binding offset alignment) */
     struct vk_buffer logits;               /* [n_batch][n_vocab] */
     struct vk_buffer up_host, down_host;   /* persistent host-visible staging */
     struct vk_buffer idx;                  /* int32 [2*n_ctx] keep lists / merge segments */
