@@ -109,6 +109,8 @@ vlkv_status vlkv_context_init(vlkv_model *model, const vlkv_context_params *para
     ctx->len_buf = calloc((size_t)hp->n_layer, sizeof *ctx->len_buf);
     VLKV_CHECK(ctx->logits && ctx->pos_buf && ctx->mod_buf && ctx->len_buf, VLKV_ERR_OOM,
                "vlkv_context_init: out of memory");
+    /* the policy classifies query rows by the cache's modality tags (VL-Cache's post-vision rows) */
+    vlkv_kv_policy_bind(ctx->policy, &ctx->kv);
     ctx->t.load_ms = model->load_ms;
     VLKV_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, KV %s, policy %s (budget %g)", p.n_ctx, p.n_batch,
                   p.n_threads, p.kv_f32 ? "f32" : "f16", ctx->kv_policy_name, (double)p.kv_budget);

@@ -93,36 +93,52 @@ vlkv_status vlkv_llama_forward(const struct vlkv_model *m, struct vlkv_ops_ctx *
         for (int32_t t = 0; t < n; t++) vlkv_get_row(o, m->tok_embd, batch->tokens[t], b->x + t * E);
     }
 
-    /* 2. layers */
+    /* 2. layers. In the last layer only the rows whose output is used need the attention output
+     * and the FFN: every row when all logits or attention statistics (obs) are wanted, the last
+     * row when only its logits are, none for an intermediate prefill chunk (K/V still go to the
+     * cache for all rows) - llama.cpp does the same with get_rows before the last FFN. */
     int32_t n_appended = 0;   /* layers whose cache already holds this batch (undone on failure) */
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const struct vlkv_llama_layer *L = &m->layers[il];
+        const int last = il == hp->n_layer - 1;
+        const int32_t nq = (!last || obs || all_logits) ? n : (logits ? 1 : 0);
+        const int32_t q0 = n - nq;                       /* first row that continues */
+        float *xr = b->x + (int64_t)q0 * E;              /* [nq][E] residual rows that continue */
 
         vlkv_rmsnorm(o, b->x, L->attn_norm, hp->eps, n, E, b->xb);
-        {
+        if (nq == n) {
             const struct vlkv_tensor *const ws[3] = {L->wq, L->wk, L->wv};
             const struct vlkv_tensor *const bs[3] = {L->bq, L->bk, L->bv};
             float *const ys[3] = {b->q, b->k, b->v};
             VLKV_TRY(vlkv_matmul_multi(o, 3, ws, bs, b->xb, n, ys));
+        } else {
+            const struct vlkv_tensor *const ws[2] = {L->wk, L->wv};
+            const struct vlkv_tensor *const bs[2] = {L->bk, L->bv};
+            float *const ys[2] = {b->k, b->v};
+            VLKV_TRY(vlkv_matmul_multi(o, 2, ws, bs, b->xb, n, ys));
+            if (nq > 0) VLKV_TRY(vlkv_matmul(o, L->wq, L->bq, b->xb + (int64_t)q0 * E, nq, b->q));
         }
-        vlkv_rope_norm(o, b->q, n, hp->n_head, hp->d_head, hp->n_rot, batch->pos, hp->rope_base, hp->rope_freq_scale);
+        vlkv_rope_norm(o, b->q, nq, hp->n_head, hp->d_head, hp->n_rot, batch->pos + q0, hp->rope_base,
+                       hp->rope_freq_scale);
         vlkv_rope_norm(o, b->k, n, hp->n_head_kv, hp->d_head, hp->n_rot, batch->pos, hp->rope_base,
                        hp->rope_freq_scale);
         VLKV_TRY(vlkv_kv_append(kv, il, b->k, b->v, n, batch->pos, batch->mod));
         n_appended = il + 1;
-        vlkv_kv_attend(o, kv, il, b->q, n, hp->n_head, b->att, obs);
-        VLKV_TRY(vlkv_matmul(o, L->wo, L->bo, b->att, n, b->xb2));
-        vlkv_add(o, b->x, b->xb2, (int64_t)n * E);
+        if (nq == 0) continue;
+        /* the nq queries are the last nq appended slots, as vlkv_kv_attend expects */
+        vlkv_kv_attend(o, kv, il, b->q, nq, hp->n_head, b->att, obs);
+        VLKV_TRY(vlkv_matmul(o, L->wo, L->bo, b->att, nq, b->xb2));
+        vlkv_add(o, xr, b->xb2, (int64_t)nq * E);
 
-        vlkv_rmsnorm(o, b->x, L->ffn_norm, hp->eps, n, E, b->xb);
+        vlkv_rmsnorm(o, xr, L->ffn_norm, hp->eps, nq, E, b->xb);
         {
             const struct vlkv_tensor *const ws[2] = {L->w_gate, L->w_up};
             float *const ys[2] = {b->hb, b->hb2};
-            VLKV_TRY(vlkv_matmul_multi(o, 2, ws, NULL, b->xb, n, ys));
+            VLKV_TRY(vlkv_matmul_multi(o, 2, ws, NULL, b->xb, nq, ys));
         }
-        vlkv_silu_mul(o, b->hb, b->hb2, (int64_t)n * F, b->hb);
-        VLKV_TRY(vlkv_matmul(o, L->w_down, NULL, b->hb, n, b->xb2));
-        vlkv_add(o, b->x, b->xb2, (int64_t)n * E);
+        vlkv_silu_mul(o, b->hb, b->hb2, (int64_t)nq * F, b->hb);
+        VLKV_TRY(vlkv_matmul(o, L->w_down, NULL, b->hb, nq, b->xb2));
+        vlkv_add(o, xr, b->xb2, (int64_t)nq * E);
     }
     (void)KD;
     (void)QD;
