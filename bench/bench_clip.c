@@ -36,7 +36,14 @@ static int parse_types(const char *s, int *types, int max) {
     return n;
 }
 
+/* the per-stage split of each encode (clip.c logs it at debug level) goes to stderr */
+static void log_cb(vlkv_log_level level, const char *text, void *ud) {
+    (void)ud;
+    if (level <= VLKV_LOG_WARN || !strncmp(text, "clip:", 5)) fprintf(stderr, "  %s\n", text);
+}
+
 int main(int argc, char **argv) {
+    vlkv_log_set(log_cb, NULL);
     int n_threads = 2, reps = 1, n_layer = 24;
     const char *types_s = "f16,q8_0", *dir = ".";
     for (int i = 1; i < argc; i++) {
@@ -70,7 +77,8 @@ int main(int argc, char **argv) {
     double sg_sq = vlkv_probe_sgemm((int)N, (int)E, (int)E, n_threads, 3);
     printf("# bench_clip: CLIP-L/14-336 shape, %d blocks, %d threads, %s\n", n_layer, n_threads, vlkv_system_info());
     printf("# OpenBLAS sgemm GFLOP/s: %.1f (577x4096x1024), %.1f (577x1024x1024)\n\n", sg_ff, sg_sq);
-    printf("| weights | preprocess ms | ViT ms | ViT GFLOP/s | ViT %% of sgemm | projector ms | projector GFLOP/s | total ms |\n");
+    printf("| weights | preprocess ms | ViT ms | ViT GFLOP/s | ViT %% of sgemm (measured just before) | projector ms | "
+           "projector GFLOP/s | total ms |\n");
     printf("|---|---|---|---|---|---|---|---|\n");
 
     /* a 640x480 test image with some structure */
@@ -121,9 +129,16 @@ int main(int argc, char **argv) {
         vlkv_clip_preproc_params(clip, &pp);
         float *pix = malloc((size_t)3 * S * S * sizeof(float));
         float *out = malloc((size_t)NP * O * sizeof(float));
-        double best_pre = 1e30, best_vit = 1e30, best_proj = 1e30;
+        double best_pre = 1e30, best_vit = 1e30, best_proj = 1e30, sg_near = 0;
+        int n_sg = 0;
         /* one warm-up (page faults of the mapping, BLAS thread start), then reps */
         for (int r = 0; r <= reps && pix && out; r++) {
+            /* sgemm right before each timed encode: on a shared machine the yardstick must see
+             * the same load as the ViT */
+            if (r > 0) {
+                sg_near += vlkv_probe_sgemm((int)N, (int)F, (int)E, n_threads, 3);
+                n_sg++;
+            }
             double t0 = vlkv_time_ms();
             if (vlkv_image_preprocess(img, &pp, pix) != VLKV_OK) break;
             double pre = vlkv_time_ms() - t0;
@@ -140,9 +155,10 @@ int main(int argc, char **argv) {
         }
         if (best_vit < 1e30) {
             double gv = fl_vit / best_vit / 1e6, gp = fl_proj / best_proj / 1e6;
-            printf("| %s | %.1f | %.0f | %.1f | %.0f%% | %.0f | %.1f | %.0f |\n", vlkv_type_name((uint32_t)types[it]),
-                   best_pre, best_vit, gv, sg_ff > 0 ? 100.0 * gv / sg_ff : 0.0, best_proj, gp,
-                   best_pre + best_vit + best_proj);
+            double sg = n_sg ? sg_near / n_sg : sg_ff;
+            printf("| %s | %.1f | %.0f | %.1f | %.0f%% (sgemm %.1f) | %.0f | %.1f | %.0f |\n",
+                   vlkv_type_name((uint32_t)types[it]), best_pre, best_vit, gv, sg > 0 ? 100.0 * gv / sg : 0.0, sg,
+                   best_proj, gp, best_pre + best_vit + best_proj);
             fflush(stdout);
         }
         free(pix);

@@ -561,24 +561,30 @@ vlkv_status vlkv_clip_encode_pixels(struct vlkv_clip *c, struct vlkv_ops_ctx *o,
     vlkv_layernorm(o, x, c->pre_ln_w, c->pre_ln_b, hp->eps, N, E, h);
     memcpy(x, h, (size_t)N * E * sizeof(float));
 
+    /* per-stage wall time, logged at debug level (-v -v) */
+    double t_mm = 0, t_att = 0, t_ew = 0, ta;
+#define TIMED(acc, stmt) do { ta = vlkv_time_ms(); stmt; acc += vlkv_time_ms() - ta; } while (0)
     for (int il = 0; il < hp->n_layer_run; il++) {
         const struct clip_layer *L = &c->layers[il];
         /* attention: x += out(softmax(q k^T / sqrt(d)) v) over all N positions, no mask */
-        vlkv_layernorm(o, x, L->ln1_w, L->ln1_b, hp->eps, N, E, h);
-        VLKV_TRY(clip_matmul(o, L->q_w, L->q_b, h, N, q, wf));
-        VLKV_TRY(clip_matmul(o, L->k_w, L->k_b, h, N, k, wf));
-        VLKV_TRY(clip_matmul(o, L->v_w, L->v_b, h, N, v, wf));
-        attention(o, q, k, v, N, hp->n_head, hp->d_head, att, sc);
-        VLKV_TRY(clip_matmul(o, L->o_w, L->o_b, att, N, h, wf));
-        vlkv_add(o, x, h, N * E);
+        TIMED(t_ew, vlkv_layernorm(o, x, L->ln1_w, L->ln1_b, hp->eps, N, E, h));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->q_w, L->q_b, h, N, q, wf)));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->k_w, L->k_b, h, N, k, wf)));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->v_w, L->v_b, h, N, v, wf)));
+        TIMED(t_att, attention(o, q, k, v, N, hp->n_head, hp->d_head, att, sc));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->o_w, L->o_b, att, N, h, wf)));
+        TIMED(t_ew, vlkv_add(o, x, h, N * E));
         /* MLP: x += fc2(act(fc1(ln2(x)))) */
-        vlkv_layernorm(o, x, L->ln2_w, L->ln2_b, hp->eps, N, E, h);
-        VLKV_TRY(clip_matmul(o, L->fc1_w, L->fc1_b, h, N, ff, wf));
-        if (hp->use_gelu) vlkv_gelu_erf(o, ff, N * F);
-        else vlkv_gelu_quick(o, ff, N * F);
-        VLKV_TRY(clip_matmul(o, L->fc2_w, L->fc2_b, ff, N, h, wf));
-        vlkv_add(o, x, h, N * E);
+        TIMED(t_ew, vlkv_layernorm(o, x, L->ln2_w, L->ln2_b, hp->eps, N, E, h));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->fc1_w, L->fc1_b, h, N, ff, wf)));
+        TIMED(t_ew, if (hp->use_gelu) vlkv_gelu_erf(o, ff, N * F); else vlkv_gelu_quick(o, ff, N * F));
+        TIMED(t_mm, VLKV_TRY(clip_matmul(o, L->fc2_w, L->fc2_b, ff, N, h, wf)));
+        TIMED(t_ew, vlkv_add(o, x, h, N * E));
     }
+#undef TIMED
+    VLKV_LOG_DBG("clip: %d blocks: matmul %.1f ms (%.1f GFLOP/s), attention %.1f ms, norms/activations %.1f ms",
+                 (int)hp->n_layer_run, t_mm,
+                 t_mm > 0 ? hp->n_layer_run * (8.0 * N * E * E + 4.0 * N * E * F) / t_mm / 1e6 : 0.0, t_att, t_ew);
     /* drop CLS: the patch rows x[1..N) are the projector's input */
     const float *feat = x + E;
     if (vit_out) memcpy(vit_out, feat, (size_t)NP * E * sizeof(float));
