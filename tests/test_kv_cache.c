@@ -13,7 +13,7 @@
 #include "test_util.h"
 #include "types.h"
 
-enum { NL = 2, NHKV = 2, NH = 4, D = 16, NCTX = 64, MAXQ = 8 };
+enum { NL = 2, NHKV = 2, NH = 4, D = 16, NCTX = 64, MAXQ = 20 };
 
 static test_rng rng = {12345};
 
@@ -137,6 +137,10 @@ static void run(int f16, int n_threads) {
     CHECK(c.layers[0].pos[6] == 6 && c.layers[0].mod[6] == VLKV_MOD_IMAGE);
     CHECK(c.layers[0].mod[8] == VLKV_MOD_GENERATED && c.layers[1].pos[1] == 101);
     CHECK(vlkv_kv_bytes_used(&c) == 2u * 11 * c.row_bytes);
+    /* a long multi-token append takes the blocked prefill form (>= 8 queries, blocks of 16) */
+    append(&c, 1, 17, 102, VLKV_MOD_IMAGE, f16);
+    check_attend(&o, &c, 1, 17);
+    check_attend(&o, &c, 1, 8);
 
     /* stored rows read back exactly (F16: the rounded value) */
     if (f16) {

@@ -124,8 +124,88 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
  * one gemm (or gemv per head) of the kernel table. */
 #define ATT_BLK 64
 
+/* Queries per block in the prefill path (n_q >= ATT_QB_MIN): the K/V tiles of a key block are
+ * converted once per block of ATT_QB queries and both products run as gemms. */
+#define ATT_QB 16
+#define ATT_QB_MIN 8
+
 size_t vlkv_kv_attend_scratch(int32_t n_ctx, int32_t n_head, int32_t n_head_kv, int32_t d_head) {
-    return (size_t)(n_head / n_head_kv) * VLKV_ALIGN_UP((size_t)n_ctx, 16) + (size_t)ATT_BLK * d_head;
+    const size_t ls = VLKV_ALIGN_UP((size_t)n_ctx, 16);
+    const size_t dec = (size_t)(n_head / n_head_kv) * ls + (size_t)ATT_BLK * d_head;
+    const size_t pre = (size_t)ATT_QB * ls + 2 * (size_t)ATT_BLK * d_head + (size_t)ATT_QB * d_head;
+    return VLKV_MAX(dec, pre);
+}
+
+/* Prefill form for one query head h: queries in blocks of ATT_QB; per key block, K (and V, as
+ * V^T) are converted to F32 once and the scores S = Q K^T and the output P V are gemms of the
+ * kernel table. Causal masking: each query's probabilities cover its own n_keys, the rest of the
+ * block's score row is zeroed before P V. Same results as the row form up to summation order. */
+static void attend_prefill_head(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il, const float *q,
+                                int32_t n_q, int32_t n_head, int32_t h, int32_t g, float *out,
+                                const struct vlkv_attn_observer *obs, float *S, size_t ls) {
+    const struct vlkv_kv_layer *L = &c->layers[il];
+    const struct vlkv_kernels *kt = o->k;
+    vlkv_gemm_fn gemm = kt->gemm[VLKV_TYPE_F32];
+    const int32_t d = c->d_head, len = L->len;
+    const int64_t ldq = (int64_t)n_head * d, ldk = (int64_t)c->n_head_kv * d;
+    const float scale = 1.0f / sqrtf((float)d);
+    const int f16 = c->type == VLKV_TYPE_F16;
+    float *tile = S + (size_t)ATT_QB * ls;          /* [ATT_BLK][d]  K block, F32 */
+    float *vt = tile + (size_t)ATT_BLK * d;          /* [d][ATT_BLK]  V block transposed */
+    float *tmp = vt + (size_t)ATT_BLK * d;           /* [ATT_QB][d]   P V of one key block */
+    for (int32_t i0 = 0; i0 < n_q; i0 += ATT_QB) {
+        const int32_t nqb = VLKV_MIN(ATT_QB, n_q - i0);
+        const int32_t kmax = len - n_q + i0 + nqb;   /* keys seen by the block's last query */
+        const float *qb = q + (int64_t)i0 * ldq + (int64_t)h * d;
+        for (int32_t j0 = 0; j0 < kmax; j0 += ATT_BLK) {
+            const int32_t nb = VLKV_MIN(ATT_BLK, kmax - j0);
+            const float *w;
+            size_t ws;
+            if (f16) {
+                const vlkv_f16 *K = (const vlkv_f16 *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                for (int32_t jj = 0; jj < nb; jj++) kt->f16_to_f32(K + (int64_t)jj * ldk, tile + (int64_t)jj * d, d);
+                w = tile;
+                ws = (size_t)d * sizeof(float);
+            } else {
+                w = (const float *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                ws = (size_t)ldk * sizeof(float);
+            }
+            gemm(d, nb, nqb, S + j0, ls, w, ws, qb, (size_t)ldq * sizeof(float));
+        }
+        for (int32_t qi = 0; qi < nqb; qi++) {
+            float *sr = S + (size_t)qi * ls;
+            const int32_t nk = len - n_q + i0 + qi + 1;
+            float mx = -INFINITY;
+            for (int32_t j = 0; j < nk; j++) {
+                sr[j] *= scale;
+                mx = sr[j] > mx ? sr[j] : mx;
+            }
+            const float inv = 1.0f / kt->softmax_exp_f32(nk, sr, mx);
+            for (int32_t j = 0; j < nk; j++) sr[j] *= inv;
+            for (int32_t j = nk; j < kmax; j++) sr[j] = 0.0f;   /* causal mask for P V */
+            if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[nk - 1], nk - 1, sr, nk);
+            memset(out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d, 0, (size_t)d * sizeof(float));
+        }
+        for (int32_t j0 = 0; j0 < kmax; j0 += ATT_BLK) {
+            const int32_t nb = VLKV_MIN(ATT_BLK, kmax - j0);
+            /* V^T tile: vt[dd][jj] = V[j0 + jj][g*d + dd] */
+            if (f16) {
+                const vlkv_f16 *V = (const vlkv_f16 *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
+                for (int32_t jj = 0; jj < nb; jj++) {
+                    kt->f16_to_f32(V + (int64_t)jj * ldk, tile, d);   /* tile is free here: row scratch */
+                    for (int32_t dd = 0; dd < d; dd++) vt[(size_t)dd * ATT_BLK + jj] = tile[dd];
+                }
+            } else {
+                const float *V = (const float *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
+                for (int32_t jj = 0; jj < nb; jj++)
+                    for (int32_t dd = 0; dd < d; dd++) vt[(size_t)dd * ATT_BLK + jj] = V[(int64_t)jj * ldk + dd];
+            }
+            /* tmp[qi][dd] = sum_jj vt[dd][jj] * P[qi][j0 + jj] */
+            gemm(nb, d, nqb, tmp, (size_t)d, vt, ATT_BLK * sizeof(float), S + j0, ls * sizeof(float));
+            for (int32_t qi = 0; qi < nqb; qi++)
+                kt->axpy_f32(d, 1.0f, tmp + (size_t)qi * d, out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d);
+        }
+    }
 }
 
 void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il, const float *q,
@@ -145,7 +225,10 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
     const size_t ls = VLKV_ALIGN_UP((size_t)len, 16);          /* score row stride */
     /* Scratch per thread: hpu score rows + one F32 tile. Reserved at context init for n_ctx, so
      * this only allocates when the function is used stand-alone (tests, tools). */
-    if (vlkv_ops_reserve_att(o, (size_t)hpu * ls + (size_t)ATT_BLK * d) != VLKV_OK)
+    const int prefill = n_q >= ATT_QB_MIN && kt->gemm[VLKV_TYPE_F32] != NULL;
+    const size_t need = prefill ? (size_t)ATT_QB * ls + 2 * (size_t)ATT_BLK * d + (size_t)ATT_QB * d
+                                : (size_t)hpu * ls + (size_t)ATT_BLK * d;
+    if (vlkv_ops_reserve_att(o, need) != VLKV_OK)
         VLKV_ASSERT(!"out of memory for attention scores");
     const int64_t ldq = (int64_t)n_head * d;
     const int64_t ldk = (int64_t)n_kv * d;
@@ -166,6 +249,10 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
 #endif
         float *tile = S + (size_t)hpu * ls;
         const int32_t nh = h1 - h0;
+        if (prefill) {
+            for (int32_t h = h0; h < h1; h++) attend_prefill_head(o, c, il, q, n_q, n_head, h, g, out, obs, S, ls);
+            continue;
+        }
         for (int32_t i = 0; i < n_q && nh > 0; i++) {
             const float *q0 = q + (int64_t)i * ldq + (int64_t)h0 * d;   /* nh query heads, d apart */
             const int32_t n_keys = len - n_q + i + 1;   /* causal: up to and including its own slot */
