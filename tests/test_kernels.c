@@ -201,6 +201,38 @@ static void test_dots(const struct vlkv_kernels *k, const struct vlkv_kernels *r
     }
 }
 
+/* gemm across register-tile, row-tile and column-block boundaries (the AVX2 gemm blocks 48
+ * columns and 4 rows; 53 x 9 leaves remainders everywhere), compared with the ref vec_dot */
+static void test_gemm_big(const struct vlkv_kernels *k, const struct vlkv_kernels *ref) {
+    enum { NR = 9, NC = 53 };
+    for (size_t it = 0; it < LEN(k_weight_types); it++) {
+        const enum vlkv_type wt = k_weight_types[it];
+        const struct vlkv_type_traits *tr = vlkv_type_traits_get(wt);
+        const enum vlkv_type vt = tr->vec_dot_type;
+        if (!k->gemm[wt] || k->gemm[wt] == ref->gemm[wt]) continue;
+        const int64_t n = tr->blck == 1 ? 1031 : tr->blck * (tr->blck == 32 ? 133 : 17);   /* > one K-chunk */
+        const size_t wrs = vlkv_row_size(wt, n), yrs = vlkv_row_size(vt, n);
+        float *xf = xalloc(n * 4), *tw = xalloc(n * 4), *ty = xalloc(n * 4);
+        char *w = xalloc(wrs * NR), *y = xalloc(yrs * NC);
+        float *sm = xalloc(sizeof(float) * NR * NC);
+        for (int r = 0; r < NR; r++) { fill(xf, n, 1.0f); tr->from_float(xf, w + r * wrs, n); }
+        for (int c = 0; c < NC; c++) { fill(xf, n, 1.0f); vlkv_type_traits_get(vt)->from_float(xf, y + c * yrs, n); }
+        k->gemm[wt](n, NR, NC, sm, NR, w, wrs, y, yrs);
+        int bad = 0;
+        for (int c = 0; c < NC; c++)
+            for (int r = 0; r < NR; r++) {
+                double dot, absdot;
+                deq_dot(wt, w + r * wrs, y + c * yrs, n, &dot, &absdot, tw, ty);
+                const double tol = (n / tr->blck + 8) * ULP * (absdot + min_terms(wt, tw, ty, n)) + 1e-30;
+                float sr;
+                ref->vec_dot[wt](n, &sr, w + r * wrs, y + c * yrs);
+                bad += !(fabs(sm[c * NR + r] - sr) <= tol);
+            }
+        CHECK_MSG(bad == 0, "%s gemm %s %dx%d n=%lld: %d wrong", k->name, tr->name, NR, NC, (long long)n, bad);
+        free(xf); free(tw); free(ty); free(w); free(y); free(sm);
+    }
+}
+
 static void test_converters(const struct vlkv_kernels *k, const struct vlkv_kernels *ref) {
     /* activation quantizers: bit-exact with the reference */
     for (size_t it = 0; it < LEN(k_act_types); it++) {
@@ -380,6 +412,7 @@ int main(void) {
         CHECK(k->isa == (enum vlkv_isa)isa);
         const int64_t before = g_compared;
         test_dots(k, ref);
+        test_gemm_big(k, ref);
         test_converters(k, ref);
         test_helpers(k, ref);
         printf("test_kernels: compared the %s table with ref (%lld dot-product shapes)\n", k->name,
