@@ -11,7 +11,13 @@
  * per forward: vk_begin(), record ops (each inserts the barrier it needs), vk_submit() (waits).
  * Device selection: an explicit index (--device N / VLKV_VK_DEVICE=N) picks any usable device,
  * a CPU implementation (lavapipe) included; automatic selection picks a discrete, then an
- * integrated, then a virtual GPU and never a CPU device (ggml PR #14099). */
+ * integrated, then a virtual GPU and never a CPU device (ggml PR #14099).
+ *
+ * Environment: VLKV_VK_DEVICE=N (device index, as listed by `vlkv devices`),
+ * VLKV_VK_DISABLE_SUBGROUP=1 (shared-memory reductions only; a driver triage switch),
+ * VLKV_VK_MAX_BINDING=BYTES (pretend a smaller maxStorageBufferRange; tests weight splitting).
+ * A struct vk_device is used by one thread at a time. All shader math is fp32 (f16 data is read
+ * through 16-bit storage), so fp16 arithmetic support is reported but not required. */
 #ifndef VLKV_VK_H
 #define VLKV_VK_H
 
