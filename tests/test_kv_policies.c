@@ -6,6 +6,7 @@
  *    window exactly once; VL-Cache budgets (Algorithm 1) on a hand example;
  *  - budgets keep holding while generating (FIFO policies, H2O). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -505,8 +506,42 @@ static void test_vlcache_policy(void) {
     vlkv_kv_policy_free(pol);
 }
 
+/* budget_tokens: retained entries per layer on average, whatever the prompt length */
+static void test_budget_tokens(void) {
+    enum { NL = 4, T = 50 };
+    struct vlkv_kv_shape sh = {.n_layer = NL, .n_head = 1, .n_head_kv = 1, .d_head = 4, .n_ctx = 128};
+    const char *names[] = {"streaming", "h2o", "snapkv", "pyramidkv", "prefixkv", "elastic"};
+    test_rng rng = {5};
+    for (int k = 0; k < 6; k++) {
+        struct vlkv_kv_policy_params p = params(0.0f, NULL);
+        p.budget_tokens = 12;
+        struct vlkv_kv_policy *pol;
+        struct vlkv_kv_cache c;
+        CHECK(vlkv_kv_policy_create(names[k], &p, &sh, &pol) == VLKV_OK);
+        CHECK(vlkv_kv_cache_init(&c, NL, 1, 4, 128, VLKV_TYPE_F32) == VLKV_OK);
+        fill_cache(&c, T, 0, 0);
+        const struct vlkv_attn_observer *po = vlkv_kv_policy_prefill_observer(pol);
+        float row[T];
+        for (int32_t q = 0; q < T && po; q++)   /* streaming needs no statistics: no observer */
+            for (int l = 0; l < NL; l++) {
+                double s = 0;
+                for (int j = 0; j <= q; j++) s += row[j] = (float)exp(2.0 * rng_f32(&rng));
+                for (int j = 0; j <= q; j++) row[j] = (float)(row[j] / s);
+                po->row(po->ud, l, 0, q, q, row, q + 1);
+            }
+        CHECK(vlkv_kv_policy_compress(pol, &c) == VLKV_OK);
+        int32_t total = 0;
+        for (int l = 0; l < NL; l++) total += c.layers[l].len;
+        /* uniform policies exactly 12 per layer; adaptive ones 12 on average (search / integer rounding) */
+        CHECK_MSG(abs(total - 12 * NL) <= (k >= 3 ? NL : 0), "%s keeps %d entries in %d layers", names[k], total, NL);
+        vlkv_kv_cache_free(&c);
+        vlkv_kv_policy_free(pol);
+    }
+}
+
 int main(void) {
     test_registry();
+    test_budget_tokens();
     test_budget_one();
     test_select_helpers();
     test_prefixkv_hand();
