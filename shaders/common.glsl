@@ -10,3 +10,9 @@ uint  f2h(float f) { return packHalf2x16(vec2(f, 0.0)) & 0xFFFFu; }
 
 /* workgroup size: specialization constant 0 (x) and 1 (y) */
 layout(constant_id = 0) const uint BLOCK_SIZE = 64;
+
+/* flat invocation index of a 1-D problem dispatched as a 2-D grid of 1-D workgroups (the host
+ * folds more than maxComputeWorkGroupCount[0] groups into y: vk_ops.c grid_1d) */
+uint flat_index() {
+    return (gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x) * BLOCK_SIZE + gl_LocalInvocationID.x;
+}

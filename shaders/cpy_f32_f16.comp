@@ -9,6 +9,6 @@ layout(std430, binding = 0) readonly buffer S { float src[]; };
 layout(std430, binding = 1) writeonly buffer D { uint16_t dst[]; };
 
 void main() {
-    const uint i = gl_GlobalInvocationID.x;
+    const uint i = flat_index();
     if (i < pc.n) dst[pc.dst_off + i] = uint16_t(f2h(src[i]));
 }

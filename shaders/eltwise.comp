@@ -22,7 +22,7 @@ float erf_as(float v) {
 }
 
 void main() {
-    const uint i = gl_GlobalInvocationID.x;
+    const uint i = flat_index();
     if (i >= pc.n) return;
     const float v = a[i];
     float r;

@@ -15,7 +15,7 @@ layout(std430, binding = 1) readonly buffer P { int pos[]; };
 
 void main() {
     const uint half_d = pc.d_head / 2u;
-    const uint g = gl_GlobalInvocationID.x;
+    const uint g = flat_index();
     if (g >= pc.n_rows * pc.n_head * half_d) return;
     const uint i = g % half_d, row = g / (half_d * pc.n_head);
     if (2u * i >= pc.n_rot) return;

@@ -597,6 +597,13 @@ int main(void) {
     test_rope(64);
     test_rope(32);
     test_eltwise();
+    {   /* the same with the workgroup-count limit lowered: 1-D ops fold into a 2-D grid */
+        const uint32_t saved = g_dev->caps.max_wg_count[0];
+        g_dev->caps.max_wg_count[0] = 3;
+        test_rope(64);
+        test_eltwise();
+        g_dev->caps.max_wg_count[0] = saved;
+    }
     test_attention(VLKV_TYPE_F16, 5, 40, 1, 0);     /* 5 new tokens over a 40-slot layer */
     test_attention(VLKV_TYPE_F32, 1, 33, 1, 0);     /* one decode token */
     test_attention(VLKV_TYPE_F16, 24, 24, 1, 0);    /* prefill */

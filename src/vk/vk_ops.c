@@ -6,6 +6,14 @@
 
 static uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
 
+/* n invocations in workgroups of `wg` as an x*y grid within the device's x limit (shaders use
+ * common.glsl's flat_index and bound-check against n) */
+static void grid_1d(const struct vk_device *d, uint32_t n, uint32_t wg, uint32_t *gx, uint32_t *gy) {
+    const uint32_t groups = div_up(n, wg), lim = VLKV_MIN(d->caps.max_wg_count[0], 65535u);
+    *gx = VLKV_MIN(groups, lim);
+    *gy = *gx ? div_up(groups, *gx) : 0;
+}
+
 struct type_pipes { enum vlkv_type type; enum vk_pipe mv, mv_sg, mm, gr; };
 static const struct type_pipes type_pipes[] = {
     {VLKV_TYPE_F32, VK_PIPE_MATVEC_F32, VK_PIPE_MATVEC_SG_F32, VK_PIPE_MATMUL_F32, VK_PIPE_GET_ROWS_F32},
@@ -114,14 +122,18 @@ vlkv_status vk_op_rope_norm(struct vk_device *d, struct vk_ref x, struct vk_ref 
         return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: rope needs even d_head/n_rot with n_rot <= d_head");
     struct vk_ref refs[2] = {x, pos};
     struct vk_pc_rope pc = {n_rows, n_head, d_head, n_rot, freq_base, freq_scale, 0, 0};
-    return vk_dispatch(d, VK_PIPE_ROPE_NORM, refs, 2, &pc, div_up(n_rows * n_head * (d_head / 2), 64), 1, 1);
+    uint32_t gx, gy;
+    grid_1d(d, n_rows * n_head * (d_head / 2), 64, &gx, &gy);
+    return vk_dispatch(d, VK_PIPE_ROPE_NORM, refs, 2, &pc, gx, gy, 1);
 }
 
 static vlkv_status eltwise(struct vk_device *d, enum vk_pipe p, struct vk_ref a, struct vk_ref b, struct vk_ref o,
                            uint32_t n, uint32_t b_len) {
     struct vk_ref refs[3] = {a, b, o};
     struct vk_pc_eltwise pc = {n, b_len, 0, 0};
-    return vk_dispatch(d, p, refs, 3, &pc, div_up(n, 256), 1, 1);
+    uint32_t gx, gy;
+    grid_1d(d, n, 256, &gx, &gy);
+    return vk_dispatch(d, p, refs, 3, &pc, gx, gy, 1);
 }
 
 vlkv_status vk_op_add(struct vk_device *d, struct vk_ref y, struct vk_ref x, uint32_t n) {
@@ -200,7 +212,9 @@ vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct
 vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t dst_off, uint32_t n) {
     struct vk_ref refs[2] = {src, dst};
     struct vk_pc_cpy pc = {n, dst_off, 0, 0};
-    return vk_dispatch(d, VK_PIPE_CPY_F32_F16, refs, 2, &pc, div_up(n, 256), 1, 1);
+    uint32_t gx, gy;
+    grid_1d(d, n, 256, &gx, &gy);
+    return vk_dispatch(d, VK_PIPE_CPY_F32_F16, refs, 2, &pc, gx, gy, 1);
 }
 
 vlkv_status vk_op_kv_compact(struct vk_device *d, struct vk_ref rows, struct vk_ref keep, struct vk_ref scratch,
