@@ -16,6 +16,13 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* OpenMP pragmas vanish cleanly (no -Wunknown-pragmas) when built without OpenMP */
+#ifdef _OPENMP
+#define OMP_PRAGMA(x) _Pragma(#x)
+#else
+#define OMP_PRAGMA(x)
+#endif
 #ifdef VLKV_HAVE_BLAS
 #include <cblas.h>
 #endif
@@ -161,7 +168,7 @@ static void matmul_blas(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
     for (int64_t r0 = 0; r0 < M; r0 += tm) {
         const int64_t nr = VLKV_MIN(tm, M - r0);
         /* dequantize the tile in parallel, then one sgemm over it (OpenBLAS threads itself) */
-#pragma omp parallel for schedule(static) num_threads(o->n_threads)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads))
         for (int64_t r = 0; r < nr; r++) to_float(w + (size_t)(r0 + r) * W->nb[1], tile + r * K, K);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)nr, (int)K, 1.0f, x, (int)K,
                     tile, (int)K, 0.0f, y + r0, (int)M);
@@ -211,7 +218,7 @@ vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
             if (!from_float) from_float = vlkv_type_traits_get(vdt)->from_float;
             uint8_t *q = o->wbuf;
             /* activations are converted once; the weights then stream through once per tile */
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1))
             for (int64_t t = 0; t < n_tok; t++) from_float(x + t * K, q + (size_t)t * rs, K);
             xq = q;
         }
@@ -219,7 +226,8 @@ vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
         const size_t ws = W->nb[1];
         /* tiny products are not worth waking the other threads (fork/join costs a few µs) */
         const int nth = (double)K * (double)M * (double)n_tok < 65536.0 ? 1 : o->n_threads;
-#pragma omp parallel num_threads(nth)
+        (void)nth;   /* only read by the OpenMP pragma */
+OMP_PRAGMA(omp parallel num_threads(nth))
         {
             int64_t r0, r1;
             split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);
@@ -279,7 +287,7 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
         void (*from_float)(const float *, void *, int64_t) = o->k->from_float[vdt];
         if (!from_float) from_float = vlkv_type_traits_get(vdt)->from_float;
         uint8_t *q = o->wbuf;
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok > 1))
         for (int64_t t = 0; t < n_tok; t++) from_float(x + t * K, q + (size_t)t * rs, K);
         xq = q;
     }
@@ -289,7 +297,8 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
     for (int i = 0; i < n_w; i++) off[i + 1] = off[i] + W[i]->ne[1];
     const int64_t R = off[n_w];
     const int nth = (double)K * (double)R * (double)n_tok < 65536.0 ? 1 : o->n_threads;
-#pragma omp parallel num_threads(nth)
+    (void)nth;   /* only read by the OpenMP pragma */
+OMP_PRAGMA(omp parallel num_threads(nth))
     {
         int64_t g0, g1;
         split_rows(R, thread_id(), thread_count(), 16, &g0, &g1);
@@ -334,13 +343,13 @@ void vlkv_get_row(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *t, int
 void vlkv_rmsnorm(struct vlkv_ops_ctx *o, const float *x, const float *w, float eps, int64_t n_rows, int64_t n,
                   float *y) {
     const struct vlkv_kernels *k = o->k;
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1))
     for (int64_t r = 0; r < n_rows; r++) k->rmsnorm_f32(n, x + r * n, w, eps, y + r * n);
 }
 
 void vlkv_layernorm(struct vlkv_ops_ctx *o, const float *x, const float *w, const float *b, float eps,
                     int64_t n_rows, int64_t n, float *y) {
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1))
     for (int64_t r = 0; r < n_rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
@@ -372,7 +381,7 @@ void vlkv_rope_norm(struct vlkv_ops_ctx *o, float *x, int64_t n_rows, int n_head
                     const int32_t *pos, float freq_base, float freq_scale) {
     VLKV_ASSERT(n_rot % 2 == 0 && n_rot <= d_head && n_rot / 2 <= ROPE_MAX_PAIRS);
     const float theta_scale = powf(freq_base, -2.0f / (float)n_rot);
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_rows > 1))
     for (int64_t r = 0; r < n_rows; r++) {
         float cs[ROPE_MAX_PAIRS], sn[ROPE_MAX_PAIRS];
         float theta = (float)pos[r] * freq_scale;
@@ -399,7 +408,7 @@ void vlkv_rope_norm(struct vlkv_ops_ctx *o, float *x, int64_t n_rows, int n_head
 void vlkv_silu_mul(struct vlkv_ops_ctx *o, const float *g, const float *u, int64_t n, float *y) {
     const struct vlkv_kernels *k = o->k;
     const int64_t nc = (n + EW_CHUNK - 1) / EW_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (nc > 1)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (nc > 1))
     for (int64_t c = 0; c < nc; c++) {
         const int64_t i0 = c * EW_CHUNK, m = VLKV_MIN(EW_CHUNK, n - i0);
         k->silu_mul_f32(m, g + i0, u + i0, y + i0);
@@ -407,13 +416,13 @@ void vlkv_silu_mul(struct vlkv_ops_ctx *o, const float *g, const float *u, int64
 }
 
 void vlkv_gelu_erf(struct vlkv_ops_ctx *o, float *x, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK))
     for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
 }
 
 void vlkv_gelu_tanh(struct vlkv_ops_ctx *o, float *x, int64_t n) {
     const float c = 0.79788456080286536f; /* sqrt(2/pi) */
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK))
     for (int64_t i = 0; i < n; i++) {
         const float v = x[i];
         x[i] = 0.5f * v * (1.0f + tanhf(c * (v + 0.044715f * v * v * v)));
@@ -421,12 +430,12 @@ void vlkv_gelu_tanh(struct vlkv_ops_ctx *o, float *x, int64_t n) {
 }
 
 void vlkv_gelu_quick(struct vlkv_ops_ctx *o, float *x, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK))
     for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-1.702f * x[i]));
 }
 
 void vlkv_add(struct vlkv_ops_ctx *o, float *y, const float *x, int64_t n) {
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > EW_CHUNK))
     for (int64_t i = 0; i < n; i++) y[i] += x[i];
 }
 
@@ -441,7 +450,7 @@ void vlkv_attention_dense(struct vlkv_ops_ctx *o, const float *q, const float *k
     const int64_t ld = (int64_t)n_head * d_head;
     const float scale = 1.0f / sqrtf((float)d_head);
     const int64_t n_work = n * n_head;
-#pragma omp parallel for schedule(static) num_threads(o->n_threads)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads))
     for (int64_t wi = 0; wi < n_work; wi++) {
         const int h = (int)(wi % n_head);
         const int64_t i = wi / n_head;

@@ -24,6 +24,13 @@
 #include <omp.h>
 #endif
 
+/* OpenMP pragmas vanish cleanly (no -Wunknown-pragmas) when built without OpenMP */
+#ifdef _OPENMP
+#define OMP_PRAGMA(x) _Pragma(#x)
+#else
+#define OMP_PRAGMA(x)
+#endif
+
 static void *map_zeroed(size_t bytes) {
     if (bytes == 0) return NULL;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -237,7 +244,7 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
     vlkv_gemv_fn gemv = kt->gemv[VLKV_TYPE_F32];
     vlkv_gemm_fn gemm = kt->gemm[VLKV_TYPE_F32];
     const int32_t n_units = n_kv * parts;
-#pragma omp parallel for schedule(static) num_threads(o->n_threads) if (n_units > 1 && (int64_t)n_q * len >= 256)
+OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_units > 1 && (int64_t)n_q * len >= 256))
     for (int32_t u = 0; u < n_units; u++) {
         const int32_t g = u / parts;
         const int32_t h0 = g * group + (u % parts) * hpu;
