@@ -110,6 +110,42 @@ int32_t vlkv_image_width(const vlkv_image *img)  { return img ? img->w : 0; }
 int32_t vlkv_image_height(const vlkv_image *img) { return img ? img->h : 0; }
 
 #ifdef VLKV_HAVE_STB
+/* stb_image 2.27 (Debian 12) builds JPEG Huffman tables without checking that the 16 code
+ * counts of a DHT table sum to at most 256, so a crafted file writes past stbi__huffman's
+ * arrays (fixed upstream in 2.28; found here by test_image's corruption loop under UBSan).
+ * Walk the JPEG marker structure the way the decoder does (segments by length, entropy-coded
+ * data after SOS up to the next real marker) and reject such a table before stb sees it.
+ * Returns 1 if the data is not a JPEG or all DHT tables are sane. */
+static int jpeg_dht_ok(const uint8_t *d, size_t n) {
+    if (n < 4 || d[0] != 0xFF || d[1] != 0xD8) return 1;
+    size_t i = 2;
+    while (i + 4 <= n) {
+        if (d[i] != 0xFF) { i++; continue; }
+        uint8_t m = d[i + 1];
+        if (m == 0xFF) { i++; continue; }                                   /* fill byte */
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7)) { i += 2; continue; }
+        if (m == 0xD9) break;                                               /* EOI */
+        size_t L = (size_t)d[i + 2] << 8 | d[i + 3];
+        if (L < 2) return 1;            /* stb rejects the segment itself */
+        if (m == 0xC4) {                /* DHT: tables of (class/id, 16 counts, values) */
+            size_t p = i + 4, rem = L - 2;
+            while (rem > 0) {
+                unsigned sum = 0;
+                for (int k = 0; k < 16; k++) sum += p + 1 + (size_t)k < n ? d[p + 1 + (size_t)k] : 0;
+                if (sum > 256) return 0;
+                if (rem < 17 + (size_t)sum) break;   /* stb fails on the length mismatch */
+                rem -= 17 + sum;
+                p += 17 + sum;
+            }
+        }
+        i += 2 + L;
+        if (m == 0xDA) {                /* SOS: skip entropy-coded data to the next marker */
+            while (i + 1 < n && !(d[i] == 0xFF && d[i + 1] != 0x00 && !(d[i + 1] >= 0xD0 && d[i + 1] <= 0xD7))) i++;
+        }
+    }
+    return 1;
+}
+
 vlkv_status vlkv_image_load_memory(const void *data, size_t size, const char *name, struct vlkv_image **out) {
     int w = 0, h = 0, comp = 0;
     vlkv_status st;
@@ -117,6 +153,8 @@ vlkv_status vlkv_image_load_memory(const void *data, size_t size, const char *na
     *out = NULL;
     if (size == 0) return vlkv_error(VLKV_ERR_FORMAT, "%s: empty file, not an image", name);
     if (size > (size_t)INT_MAX) return vlkv_error(VLKV_ERR_FORMAT, "%s: file too large for an image", name);
+    if (!jpeg_dht_ok(data, size))
+        return vlkv_error(VLKV_ERR_FORMAT, "%s: corrupt JPEG (Huffman table with more than 256 codes)", name);
     /* Header first: reject unknown formats and absurd sizes before allocating pixels. */
     if (!stbi_info_from_memory(data, (int)size, &w, &h, &comp))
         return vlkv_error(VLKV_ERR_FORMAT, "%s: not a supported image (PNG, JPEG, BMP, GIF, PNM, TGA): %s",
@@ -127,6 +165,31 @@ vlkv_status vlkv_image_load_memory(const void *data, size_t size, const char *na
         return vlkv_error(VLKV_ERR_FORMAT, "%s: image is %dx%d, more than the %lld-pixel limit", name, w, h,
                           (long long)VLKV_IMAGE_MAX_PIXELS);
     int w2 = 0, h2 = 0, comp2 = 0;
+    if (stbi_is_16_bit_from_memory(data, (int)size)) {
+        /* 16-bit PNG / PNM: decode at native depth without stb's channel conversion (its 8-bit
+         * conversion of 16-bit PNM data overreads the buffer, found by test_image's corruption
+         * loop) and keep the high byte of each sample, as stb's own 16 -> 8 conversion does. */
+        uint16_t *p16 = stbi_load_16_from_memory(data, (int)size, &w2, &h2, &comp2, 0);
+        if (!p16)
+            return vlkv_error(VLKV_ERR_FORMAT, "%s: cannot decode image (%dx%d): %s", name, w, h,
+                              stbi_failure_reason() ? stbi_failure_reason() : "corrupt data");
+        if (w2 != w || h2 != h || comp2 < 1 || comp2 > 4) {
+            stbi_image_free(p16);
+            return vlkv_error(VLKV_ERR_FORMAT, "%s: inconsistent 16-bit image (%dx%d, %d channels)", name, w2, h2,
+                              comp2);
+        }
+        st = image_alloc(w, h, out);
+        if (st == VLKV_OK) {
+            uint8_t *d = (*out)->rgb;
+            for (size_t i = 0; i < (size_t)w * h; i++) {
+                const uint16_t *s = p16 + i * (size_t)comp2;
+                if (comp2 <= 2) d[3 * i] = d[3 * i + 1] = d[3 * i + 2] = (uint8_t)(s[0] >> 8);   /* grey (+alpha) */
+                else for (int c = 0; c < 3; c++) d[3 * i + c] = (uint8_t)(s[c] >> 8);             /* RGB (+alpha) */
+            }
+        }
+        stbi_image_free(p16);
+        return st;
+    }
     uint8_t *px = stbi_load_from_memory(data, (int)size, &w2, &h2, &comp2, 3);
     if (!px)
         return vlkv_error(VLKV_ERR_FORMAT, "%s: cannot decode image (%dx%d): %s", name, w, h,

@@ -205,6 +205,38 @@ static void test_bad(void) {
         }
         free(b);
     }
+    /* random byte corruption of every fixture: any status, but no crash and a sane image
+     * whenever one is returned (run under ASan in CI) */
+    const char *all[] = {"rgb_5x3.png", "rgb_5x3.bmp", "rgb_5x3.tga", "rgb_5x3.ppm", "grey_5x3.pgm",
+                         "rgba_5x3.png", "anim_5x3.gif", "two_16x8.jpg"};
+    test_rng r = {0x9e3779b97f4a7c15ull};
+    const char *fi = getenv("VLKV_FUZZ_ITERS");   /* more iterations for a longer local run */
+    const int fuzz_iters = fi && atoi(fi) > 0 ? atoi(fi) : 300;
+    if (fi) r.s ^= (uint64_t)atoi(fi) * 0x2545F4914F6CDD1Dull;
+    int insane = 0;
+    for (size_t i = 0; i < VLKV_ARRAY_LEN(all); i++) {
+        char path[512];
+        snprintf(path, sizeof path, DATA "%s", all[i]);
+        uint8_t *b = read_all(path, &n);
+        if (!b) { CHECK(0); continue; }
+        for (int it = 0; it < fuzz_iters; it++) {
+            uint8_t *c = malloc(n);
+            memcpy(c, b, n);
+            int nflip = 1 + (int)(rng_u64(&r) % 4);
+            for (int k = 0; k < nflip; k++) c[rng_u64(&r) % n] ^= (uint8_t)(1 + rng_u64(&r) % 255);
+            vlkv_image *img = NULL;
+            vlkv_status st = vlkv_image_load_memory(c, n, all[i], &img);
+            if (st == VLKV_OK && (!img || img->w <= 0 || img->h <= 0 ||
+                                  (int64_t)img->w * img->h > VLKV_IMAGE_MAX_PIXELS))
+                insane++;
+            if (st != VLKV_OK && img) insane++;
+            vlkv_image_free(img);
+            free(c);
+        }
+        free(b);
+    }
+    CHECK_MSG(insane == 0, "%d corrupted files gave inconsistent results", insane);
+
     remove("test_image_empty.png");
     remove("test_image_text.jpg");
     remove("test_image_huge.bmp");
