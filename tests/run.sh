@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 jobs=$(nproc 2>/dev/null || echo 2)
+# OpenMP workers sleep when idle: spinning starves the other test processes on small machines
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 bash tests/deps.sh
 

@@ -49,7 +49,9 @@ static const char *model_path(const char *name) {
         struct model_entry *me = &models[i];
         if (strcmp(me->name, name)) continue;
         if (!me->made) {
-            snprintf(me->path, sizeof me->path, "golden_clip_%s.gguf", me->name);
+            char tmp[sizeof me->path];   /* a local: gcc -O0 sees a false restrict overlap otherwise */
+            snprintf(tmp, sizeof tmp, "golden_clip_%s.gguf", name);
+            memcpy(me->path, tmp, sizeof tmp);
             me->made = golden_make_checked(me->args, me->path, me->hash[0] ? me->hash : NULL) == 0 ? 1 : -1;
         }
         return me->made == 1 ? me->path : NULL;

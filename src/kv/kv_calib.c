@@ -271,7 +271,7 @@ vlkv_status vlkv_kv_calibrate(vlkv_model *model, const vlkv_context_params *cp, 
     vlkv_status st = VLKV_OK;
     vlkv_context *ctx = NULL;
     struct vlkv_kv_calib cal = {0};
-    char profile[1024], opts[1400], blist[400] = "";
+    char profile[1024], opts[1536], blist[400] = "";
     VLKV_CHECK(model && cp && prompts && n_prompts > 0 && budgets && n_budgets > 0 && n_budgets <= 32 && out_path,
                VLKV_ERR_INVALID_ARG, "calibrate: need a model, 1+ prompts, 1..32 budgets and an output path");
     double bmin = 1.0;
@@ -288,7 +288,8 @@ vlkv_status vlkv_kv_calibrate(vlkv_model *model, const vlkv_context_params *cp, 
     FILE *f = fopen(profile, "w");   /* truncate: the policy appends */
     VLKV_CHECK(f, VLKV_ERR_IO, "%s: cannot create: %s", profile, strerror(errno));
     fclose(f);
-    snprintf(opts, sizeof opts, "profile=%s,profile_budgets=%s", profile, blist);
+    int on = snprintf(opts, sizeof opts, "profile=%s,profile_budgets=%s", profile, blist);
+    VLKV_CHECK(on > 0 && (size_t)on < sizeof opts, VLKV_ERR_INVALID_ARG, "calibrate: options too long");
     vlkv_context_params p = *cp;
     p.kv_policy = "prefixkv";
     p.kv_budget = (float)bmin;
