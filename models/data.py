@@ -331,6 +331,28 @@ def write_samples(out, indices, split="test"):
                                     "type": qa["type"], "annotations": ann}) + "\n")
 
 
+def write_eval(out, split, start, count, name):
+    """Evaluation set for `vlkv eval`: per image, the description prompt and ONE short-answer
+    question whose type rotates through QTYPES (falls back to the next available type), so
+    `count` images give `count` descriptions and `count` questions spread over every type."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, name), "w") as f:
+        for i in range(start, start + count):
+            s = sample(split, i)
+            img = f"{split}_{i:05d}.png"
+            s["image"].save(os.path.join(out, img), optimize=True)
+            f.write(json.dumps({"id": f"{split}{i}-describe", "image": img, "prompt": DESCRIBE_PROMPT,
+                                "description": s["description"]}) + "\n")
+            by_type = {qa["type"]: qa for qa in s["qas"]}
+            for k in range(len(QTYPES)):
+                t = QTYPES[(i + k) % len(QTYPES)]
+                if t in by_type:
+                    qa = by_type[t]
+                    f.write(json.dumps({"id": f"{split}{i}-{t}", "image": img, "prompt": qa["question"],
+                                        "answer": qa["answer"], "type": t}) + "\n")
+                    break
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=list(SPLITS))
@@ -338,7 +360,12 @@ def main():
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--out", required=True)
     ap.add_argument("--samples", action="store_true", help="write the shipped showcase set (models/samples)")
+    ap.add_argument("--eval", metavar="NAME", help="write a `vlkv eval` set NAME.jsonl (one description + one "
+                    "question per image) instead of the raw dump")
     args = ap.parse_args()
+    if args.eval:
+        write_eval(args.out, args.split, args.start, args.count, args.eval + ".jsonl")
+        return
     if args.samples:
         write_samples(args.out, pick_samples())
         return

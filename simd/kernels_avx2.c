@@ -402,6 +402,156 @@ static void gemv_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *w, size_
     for (; r < nr; r++) vec_dot_q4_0_avx2(n, &s[r], (const char *)w + r * ws, vy);
 }
 
+/* ==== gemv over repacked rows (simd.h): 8 rows per pass, row r in 32-bit lane r ==================
+ * 4 activation bytes are broadcast to all lanes; the weight register holds each row's 4 matching
+ * bytes in its lane, so vpmaddubsw + vpmaddwd leave the 8 rows' partial sums in 8 int32 lanes and
+ * the 8 fp16 row scales convert with one vcvtph2ps. One group is one sequential stream. */
+
+#ifndef RP_PF
+#define RP_PF 1024     /* software prefetch distance (bytes) in the repacked stream */
+#endif
+
+AVX2_INLINE void rp_store(float *s, int64_t r0, int64_t nr, __m256 v) {
+    if (r0 + 8 <= nr) {
+        _mm256_storeu_ps(s + r0, v);
+    } else {
+        float t[8];
+        _mm256_storeu_ps(t, v);
+        for (int64_t r = 0; r0 + r < nr; r++) s[r0 + r] = t[r];
+    }
+}
+
+AVX2_INLINE __m256i bcast4(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Q4_0: sum_i d (u_i - 8) q_i = d (sum u q - 8 sum q); 8 sum q per activation block is computed
+ * once per call (in chunks of RPB blocks). */
+#define RPB 512
+static void gemv_rp_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 144;
+    const block_q8_0 *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    float dy[RPB];
+    int32_t sq[RPB];
+    for (int64_t kb0 = 0; kb0 < nb; kb0 += RPB) {
+        const int64_t kn = VLKV_MIN_I(RPB, nb - kb0);
+        for (int64_t b = 0; b < kn; b++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)y[kb0 + b].qs);
+            dy[b] = FP16(y[kb0 + b].d);
+            sq[b] = 8 * hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16));
+        }
+        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144;
+            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+            for (int64_t b = 0; b < kn; b++, p += 144) {
+                _mm_prefetch((const char *)p + RP_PF, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + RP_PF + 64, _MM_HINT_T0);
+                _mm_prefetch((const char *)p + RP_PF + 128, _MM_HINT_T0);
+                const int8_t *q = y[kb0 + b].qs;
+                __m256i sum = _mm256_setzero_si256();
+                for (int j = 0; j < 4; j++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                    sum = _mm256_add_epi16(sum, _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(q + 4 * j)),
+                                                                 _mm256_maddubs_epi16(hi, bcast4(q + 16 + 4 * j))));
+                }
+                const __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(sum, ones16), _mm256_set1_epi32(sq[b]));
+                const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_ps(dy[b]));
+                if (b & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc1);
+                else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc0);
+            }
+            __m256 acc = _mm256_add_ps(acc0, acc1);
+            if (kb0 > 0) {   /* later K-chunks add to what the first stored */
+                float t[8] = {0};
+                for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = s[r0 + r];
+                acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
+            }
+            rp_store(s, r0, nr, acc);
+        }
+    }
+}
+
+/* Q8_0: signed x signed through the sign trick (|x| unsigned, y takes x's sign). */
+static void gemv_rp_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 272;
+    const block_q8_0 *y = vy;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += 272) {
+            for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + RP_PF + 64 * l, _MM_HINT_T0);
+            const int8_t *q = y[b].qs;
+            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+            for (int j = 0; j < 8; j += 2) {
+                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * j));
+                const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(bcast4(q + 4 * j), v0));
+                const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(bcast4(q + 4 * j + 4), v1));
+                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones16));
+                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones16));
+            }
+            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_ps(FP16(y[b].d)));
+            const __m256 f = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
+            if (b & 1) acc1 = _mm256_fmadd_ps(f, d, acc1);
+            else acc0 = _mm256_fmadd_ps(f, d, acc0);
+        }
+        rp_store(s, r0, nr, _mm256_add_ps(acc0, acc1));
+    }
+}
+
+/* Q4_K: per sub-block the 8 int16-summed maddubs results meet the (sc_r, sc_r) pairs in vpmaddwd;
+ * the mins are one vpmaddwd per sub-block pair against (bsum_2p, bsum_2p+1). */
+static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK_K;
+    const size_t gs = (size_t)nb * 1184;
+    const block_q8_K *y = vy;
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += 1184) {
+            const uint8_t *sc = p + 32, *mn = p + 96, *qs = p + 160;
+            const int8_t *q = y[b].qs;
+            /* bsum_j = bsums[2j] + bsums[2j+1] as 4 int32 words of int16 pairs (b_2p, b_2p+1) */
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+            int32_t bp[4];
+            _mm_storeu_si128((__m128i *)bp, _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
+            __m256i summ = _mm256_setzero_si256();
+            for (int pr = 0; pr < 4; pr++)
+                summ = _mm256_add_epi32(summ, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(mn + 16 * pr))),
+                                                                _mm256_set1_epi32(bp[pr])));
+            __m256i sumi = _mm256_setzero_si256();
+            for (int c = 0; c < 4; c++) {
+                const uint8_t *qc = qs + 256 * c;
+                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)qc + RP_PF + 64 * l, _MM_HINT_T0);
+                __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
+                for (int j = 0; j < 8; j++) {
+                    const __m256i v = _mm256_loadu_si256((const __m256i *)(qc + 32 * j));
+                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                    plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(lo, bcast4(q + 64 * c + 4 * j)));
+                    phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(hi, bcast4(q + 64 * c + 32 + 4 * j)));
+                }
+                const __m128i s2 = _mm_loadu_si128((const __m128i *)(sc + 16 * c));   /* sub-blocks 2c, 2c+1 */
+                const __m256i sl = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(s2, s2));
+                const __m256i sh = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(s2, s2));
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(plo, sl), _mm256_madd_epi16(phi, sh)));
+            }
+            const __m256 dy = _mm256_set1_ps(y[b].d);
+            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), dy);
+            const __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16))), dy);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
+            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), dm, accm);
+        }
+        rp_store(s, r0, nr, _mm256_sub_ps(acc, accm));
+    }
+}
+
 /* ==== gemm for the 32-element block types (Q4_0, Q5_0, Q8_0 x Q8_0; Q4_1, Q5_1 x Q8_1) ========
  * For a K-chunk of KCB blocks, a tile of GR weight rows is repacked to unsigned bytes u (0..15,
  * 0..31, or q+128 for Q8_0) with float d and a per-block correction a:
@@ -1291,6 +1441,9 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     SET(VLKV_TYPE_Q5_K, q5_K);
     SET(VLKV_TYPE_Q6_K, q6_K);
 #undef SET
+    k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_avx2;
+    k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_avx2;
+    k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_avx2;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_avx2;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_avx2;
     k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_avx2;

@@ -286,6 +286,124 @@ static float softmax_exp_f32_ref(int64_t n, float *x, float max) {
     return (float)sum;
 }
 
+/* ---- repacked (row-interleaved) layout: see simd.h ------------------------------------------ */
+
+#define RPR VLKV_RP_ROWS
+
+size_t vlkv_repack_group_size(enum vlkv_type t, int64_t n) {
+    switch (t) {
+    case VLKV_TYPE_Q4_0: return n > 0 && n % QK4_0 == 0 ? (size_t)(n / QK4_0) * (RPR * 2 + RPR * 16) : 0;
+    case VLKV_TYPE_Q8_0: return n > 0 && n % QK8_0 == 0 ? (size_t)(n / QK8_0) * (RPR * 2 + RPR * 32) : 0;
+    case VLKV_TYPE_Q4_K: return n > 0 && n % QK_K == 0 ? (size_t)(n / QK_K) * (RPR * 4 + RPR * 8 * 2 + RPR * 128) : 0;
+    default: return 0;
+    }
+}
+
+size_t vlkv_repack_size(enum vlkv_type t, int64_t n, int64_t nr) {
+    if (nr <= 0) return 0;
+    return vlkv_repack_group_size(t, n) * (size_t)((nr + RPR - 1) / RPR);
+}
+
+void vlkv_repack(enum vlkv_type t, int64_t n, int64_t nr, const void *w, size_t ws, void *dst) {
+    const size_t gs = vlkv_repack_group_size(t, n);
+    if (!gs) return;
+    const int64_t ng = (nr + RPR - 1) / RPR;
+    uint8_t *o = dst;
+    memset(dst, 0, gs * (size_t)ng);   /* padding rows: zero scales and quants */
+    for (int64_t g = 0; g < ng; g++, o += gs) {
+        const int nrow = (int)(nr - g * RPR < RPR ? nr - g * RPR : RPR);
+        uint8_t *p = o;
+        if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
+            const int q8 = t == VLKV_TYPE_Q8_0, nq = q8 ? 32 : 16;
+            const size_t bs = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+            for (int64_t b = 0; b < n / 32; b++) {
+                for (int r = 0; r < nrow; r++) {
+                    const uint8_t *blk = (const uint8_t *)w + (size_t)(g * RPR + r) * ws + (size_t)b * bs;
+                    memcpy(p + 2 * r, blk, 2);                 /* d */
+                    for (int j = 0; j < nq / 4; j++) memcpy(p + 2 * RPR + j * 4 * RPR + 4 * r, blk + 2 + 4 * j, 4);
+                }
+                p += 2 * RPR + nq * RPR;
+            }
+        } else {   /* Q4_K */
+            for (int64_t b = 0; b < n / QK_K; b++) {
+                uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 16 * RPR;
+                for (int r = 0; r < nrow; r++) {
+                    const block_q4_K *x = (const block_q4_K *)((const uint8_t *)w + (size_t)(g * RPR + r) * ws) + b;
+                    memcpy(d + 2 * r, &x->d, 2);
+                    memcpy(dm + 2 * r, &x->dmin, 2);
+                    for (int j = 0; j < 8; j++) {
+                        int scj, mnj;
+                        scale_min_k4(j, x->scales, &scj, &mnj);
+                        sc[j * RPR + r] = (uint8_t)scj;
+                        mn[(j / 2) * 2 * RPR + 2 * r + (j & 1)] = (uint8_t)mnj;
+                    }
+                    for (int c = 0; c < 4; c++)
+                        for (int j = 0; j < 8; j++) memcpy(qs + c * 256 + j * 32 + 4 * r, x->qs + 32 * c + 4 * j, 4);
+                }
+                p += gs / (size_t)(n / QK_K);
+            }
+        }
+    }
+}
+
+void vlkv_gemv_rp_ref(enum vlkv_type t, int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const size_t gs = vlkv_repack_group_size(t, n);
+    if (!gs) return;
+    for (int64_t r0 = 0; r0 < nr; r0 += RPR) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / RPR) * gs;
+        float acc[RPR] = {0};
+        if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
+            const block_q8_0 *y = vy;
+            const int q8 = t == VLKV_TYPE_Q8_0;
+            for (int64_t b = 0; b < n / 32; b++) {
+                const uint8_t *qs = p + 2 * RPR;
+                for (int r = 0; r < RPR; r++) {
+                    vlkv_f16 dh;
+                    memcpy(&dh, p + 2 * r, 2);
+                    int sumi = 0;
+                    for (int k = 0; k < 32; k++) {
+                        int x;
+                        if (q8) {
+                            x = (int8_t)qs[(k / 4) * 4 * RPR + 4 * r + k % 4];
+                        } else {
+                            const int kk = k % 16;
+                            const uint8_t byte = qs[(kk / 4) * 4 * RPR + 4 * r + kk % 4];
+                            x = (k < 16 ? (byte & 0x0f) : (byte >> 4)) - 8;
+                        }
+                        sumi += x * y[b].qs[k];
+                    }
+                    acc[r] += sumi * FP16(dh) * FP16(y[b].d);
+                }
+                p += 2 * RPR + (q8 ? 32 : 16) * RPR;
+            }
+        } else {   /* Q4_K */
+            const block_q8_K *y = vy;
+            for (int64_t b = 0; b < n / QK_K; b++) {
+                const uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 16 * RPR;
+                for (int r = 0; r < RPR; r++) {
+                    int sumi = 0, summ = 0;
+                    for (int sb = 0; sb < 8; sb++) {
+                        const int c = sb / 2, hi = sb & 1;
+                        int si = 0;
+                        for (int k = 0; k < 32; k++) {
+                            const uint8_t byte = qs[c * 256 + (k / 4) * 32 + 4 * r + k % 4];
+                            si += (hi ? byte >> 4 : byte & 0x0f) * y[b].qs[64 * c + 32 * hi + k];
+                        }
+                        sumi += sc[sb * RPR + r] * si;
+                        summ += mn[(sb / 2) * 2 * RPR + 2 * r + hi] * (y[b].bsums[2 * sb] + y[b].bsums[2 * sb + 1]);
+                    }
+                    vlkv_f16 dh, mh;
+                    memcpy(&dh, d + 2 * r, 2);
+                    memcpy(&mh, dm + 2 * r, 2);
+                    acc[r] += FP16(dh) * y[b].d * sumi - FP16(mh) * y[b].d * summ;
+                }
+                p += gs / (size_t)(n / QK_K);
+            }
+        }
+        for (int r = 0; r < RPR && r0 + r < nr; r++) s[r0 + r] = acc[r];
+    }
+}
+
 /* ---- table ------------------------------------------------------------------------------- */
 
 void vlkv_kernels_init_ref(struct vlkv_kernels *k) {

@@ -25,6 +25,35 @@ typedef void (*vlkv_gemv_fn)(int64_t n, int64_t nr, float *s, const void *w, siz
 typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds,
                              const void *w, size_t w_stride, const void *y, size_t y_stride);
 
+/* Row-interleaved ("repacked") decode weights, made once at model load (src/model.c) for the
+ * types the table has a gemv_rp kernel for. Groups of VLKV_RP_ROWS consecutive rows are
+ * interleaved block by block, so one pass over a group computes 8 dot products with each 32-bit
+ * SIMD lane holding one row's partial sum (no horizontal reductions, 8 scales in one load).
+ * Layout of one group, per block of the original row (all rows of a group share block index b):
+ *   Q4_0 (32 elements, 144 B): vlkv_f16 d[8]; uint8 qs[4][8][4]  qs[j][r][i] = row r's qs[4j+i]
+ *        (low nibble = element 4j+i, high nibble = element 16+4j+i, as in the original block)
+ *   Q8_0 (32 elements, 272 B): vlkv_f16 d[8]; int8 qs[8][8][4]   qs[j][r][i] = row r's qs[4j+i]
+ *   Q4_K (256 elements, 1184 B): vlkv_f16 d[8], dmin[8]; uint8 sc[8][8] (sc[s][r] = 6-bit scale of
+ *        sub-block s of row r); uint8 mn[4][8][2] (mn[p][r][e] = min of sub-block 2p+e);
+ *        uint8 qs[4][8][8][4]  qs[c][j][r][i] = row r's qs[32c+4j+i] (low nibble sub-block 2c,
+ *        high nibble sub-block 2c+1)
+ * A group is all blocks of its 8 rows in order (group stride vlkv_repack_group_size); the last
+ * group is padded with zero rows (scales 0). */
+#define VLKV_RP_ROWS 8
+
+/* s[r] = dot(w row r, y) for r < nr, w repacked as above starting at a group boundary. */
+typedef void (*vlkv_gemv_rp_fn)(int64_t n, int64_t nr, float *s, const void *wr, const void *y);
+
+/* Bytes of one repacked group of rows of n elements; 0 if type t has no repacked layout or n is
+ * not a multiple of its block. */
+size_t vlkv_repack_group_size(enum vlkv_type t, int64_t n);
+/* Bytes of nr repacked rows (whole groups); 0 as above. */
+size_t vlkv_repack_size(enum vlkv_type t, int64_t n, int64_t nr);
+/* Repack nr rows of w (rows ws bytes apart) into dst (vlkv_repack_size bytes). */
+void vlkv_repack(enum vlkv_type t, int64_t n, int64_t nr, const void *w, size_t ws, void *dst);
+/* Scalar gemv over the repacked layout (the layout's executable spec; tests and the fallback). */
+void vlkv_gemv_rp_ref(enum vlkv_type t, int64_t n, int64_t nr, float *s, const void *wr, const void *y);
+
 struct vlkv_kernels {
     enum vlkv_isa isa;
     const char   *name;                                   /* "ref", "avx2", "neon" */
@@ -33,6 +62,9 @@ struct vlkv_kernels {
     vlkv_vec_dot_fn vec_dot[VLKV_TYPE_COUNT];
     vlkv_gemv_fn    gemv[VLKV_TYPE_COUNT];
     vlkv_gemm_fn    gemm[VLKV_TYPE_COUNT];
+    /* gemv over repacked weights (NULL = this table keeps the original layout for that type;
+     * the reference table has none, its scalar loop is no faster on either layout) */
+    vlkv_gemv_rp_fn gemv_rp[VLKV_TYPE_COUNT];
 
     /* Activation conversion into a vec_dot_type (F16, BF16, Q8_0, Q8_1, Q8_K; F32 = copy). */
     void (*from_float[VLKV_TYPE_COUNT])(const float *x, void *y, int64_t n);

@@ -4,7 +4,15 @@
  * VLKV_KV_POS_COMPAT mode the length of layer 0's cache, as the papers' code does
  * (kv-lvlm-methods.md §1.3). The policy sees prefill attention rows through its prefill
  * observer, decode rows through its decode observer, compresses in vlkv_kv_compress and keeps
- * its budget with decode_step after every vlkv_decode. */
+ * its budget with decode_step after every vlkv_decode.
+ *
+ * Vulkan backend (params.backend): the decoder runs on the device (vk_llama.c) with the KV rows
+ * resident there. The host cache ctx->kv keeps the metadata (len/pos/mod, what the policies read)
+ * and hands every K/V rewrite to the device through its hooks (kv_cache.h); its own K/V rows are
+ * never touched. The policies' statistics (kv_stats.h) are reduced per head on the device
+ * (column sums, post-vision sums + sparsity counts, the last window rows) and read back with the
+ * logits, then added to the same buffers the CPU observer fills, so every policy decides from the
+ * same kind of numbers on both backends. The CLIP encoder stays on the CPU. */
 #include "context.h"
 
 #include <stdlib.h>
@@ -13,6 +21,141 @@
 #include "clip.h"
 #include "internal.h"
 #include "types.h"
+#include "kv/kv_stats.h"
+
+#ifdef VLKV_HAVE_VULKAN
+#include "vk_llama.h"
+
+struct vlkv_vk_backend {
+    struct vk_device    *dev;
+    struct vk_llama      g;
+    int                  g_ok;
+    struct vlkv_kv_hooks hooks;
+};
+
+static vlkv_status hk_compact(void *ud, int32_t il, const int32_t *keep, int32_t n_keep) {
+    return vk_llama_kv_compact(ud, il, keep, n_keep);
+}
+static vlkv_status hk_remove(void *ud, int32_t il, int32_t idx) { return vk_llama_kv_remove(ud, il, idx); }
+static vlkv_status hk_swap_remove(void *ud, int32_t il, int32_t idx) { return vk_llama_kv_swap_remove(ud, il, idx); }
+static vlkv_status hk_merge(void *ud, int32_t il, const int32_t *keep, int32_t n_keep, const int32_t *src_off,
+                            const int32_t *src) {
+    return vk_llama_kv_merge_src(ud, il, keep, n_keep, src_off, src);
+}
+static vlkv_status hk_merge_runs(void *ud, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                                 const int32_t *run_e, int32_t n_out) {
+    return vk_llama_kv_merge_runs(ud, il, anchor, run_b, run_e, n_out);
+}
+
+static void vk_backend_free(struct vlkv_vk_backend *b) {
+    if (!b) return;
+    if (b->g_ok) vk_llama_free(&b->g);
+    vk_device_close(b->dev);
+    free(b);
+}
+
+/* Open the device, upload the decoder and allocate the device KV cache; statistics buffers for
+ * the policy's observers. On failure nothing is left allocated and the error is set. */
+static vlkv_status vk_backend_open(vlkv_context *ctx) {
+    vlkv_status st = VLKV_OK;
+    const vlkv_context_params *p = &ctx->params;
+    struct vlkv_vk_backend *b = calloc(1, sizeof *b);
+    VLKV_CHECK(b, VLKV_ERR_OOM, "vulkan: out of memory");
+    VLKV_TRY(vk_device_open(p->device, &b->dev));
+    VLKV_TRY(vk_llama_init(&b->g, b->dev, ctx->model, p->n_ctx, p->n_batch,
+                           p->kv_f32 ? VLKV_TYPE_F32 : VLKV_TYPE_F16));
+    b->g_ok = 1;
+    const struct vlkv_kv_stats *ks = vlkv_kv_stats_of(ctx->policy ? vlkv_kv_policy_prefill_observer(ctx->policy) : NULL);
+    if (ks) VLKV_TRY(vk_llama_stats_reserve(&b->g, ks->ring ? VLKV_MIN(ks->window, p->n_batch) : 0));
+    b->hooks = (struct vlkv_kv_hooks){.compact = hk_compact, .remove = hk_remove, .swap_remove = hk_swap_remove,
+                                      .merge = hk_merge, .merge_runs = hk_merge_runs, .release = NULL, .ud = &b->g};
+    ctx->vk = b;
+    ctx->kv.hooks = &b->hooks;
+    ctx->kv.hook_status = VLKV_OK;
+    return VLKV_OK;
+fail:
+    vk_backend_free(b);
+    return st;
+}
+
+/* One batch on the device: the statistics the observer's accumulators want are reduced there and
+ * added to them afterwards; the host cache metadata gets the appended slots. */
+static vlkv_status vk_eval_batch(vlkv_context *ctx, const struct vlkv_llama_batch *bt,
+                                 const struct vlkv_attn_observer *obs, float *logits, int all_logits) {
+    struct vk_llama *g = &ctx->vk->g;
+    struct vlkv_kv_stats *ks = vlkv_kv_stats_of(obs);
+    const int32_t n = bt->n, H = ctx->model->hp.n_head;
+    struct vk_llama_head_req rq;
+    memset(&rq, 0, sizeof rq);
+    int decode = 0, reset = 0, post = 0;
+    int32_t r_post = 0;
+    if (ks) {
+        decode = obs->row == vlkv_kv_stats_row_decode;
+        if (decode ? ks->dec != NULL : ks->colsum != NULL) rq.sum_r1 = n;
+        if (!decode && ks->sp_out && ks->cache) {
+            /* post-vision rows: after the batch's last IMAGE row (an image row resets them) */
+            post = 1;
+            for (int32_t t = 0; t < n; t++)
+                if (bt->mod && bt->mod[t] == VLKV_MOD_IMAGE) {
+                    reset = 1;
+                    r_post = t + 1;
+                }
+            rq.post_r0 = r_post;
+            rq.post_r1 = n;
+            rq.count = 1;
+            rq.thr = ks->sparsity_thr;
+        }
+        if (!decode && ks->ring) {
+            rq.rows_r0 = n - VLKV_MIN(ks->window, n);
+            rq.rows_r1 = n;
+            if (rq.rows_r1 - rq.rows_r0 > g->hs_rows) {
+                vlkv_status st = vk_llama_stats_reserve(g, rq.rows_r1 - rq.rows_r0);
+                if (st != VLKV_OK) return st;
+            }
+        } else if (g->hs_rows < 0) {
+            vlkv_status st = vk_llama_stats_reserve(g, 0);
+            if (st != VLKV_OK) return st;
+        }
+    }
+    vlkv_status st = vk_llama_forward_ex(g, bt, NULL, ks ? &rq : NULL, logits, all_logits);
+    if (st != VLKV_OK) return st;
+    /* the host cache's metadata follows the device cache */
+    for (int32_t il = 0; il < ctx->kv.n_layer; il++) {
+        struct vlkv_kv_layer *L = &ctx->kv.layers[il];
+        for (int32_t t = 0; t < n; t++) {
+            L->pos[L->len + t] = bt->pos[t];
+            L->mod[L->len + t] = bt->mod ? bt->mod[t] : (uint8_t)VLKV_MOD_SYSTEM;
+        }
+        L->len += n;
+    }
+    if (!ks) return VLKV_OK;
+    for (int32_t il = 0; il < ctx->kv.n_layer; il++) {
+        const int32_t nk = vk_llama_head_nkv(g, il);
+        if (rq.sum_r1 > rq.sum_r0) vlkv_kv_stats_add_sums(ks, decode, il, vk_llama_head_sum(g, il), nk, nk);
+        if (post) {
+            const int32_t rows = n - r_post;
+            /* row t of the batch sees nk - n + t + 1 slots */
+            const int64_t vis = (int64_t)rows * (nk - n + 1) + ((int64_t)(n - 1) * n - (int64_t)(r_post - 1) * r_post) / 2;
+            vlkv_kv_stats_add_post(ks, il, reset, rows > 0 ? vk_llama_head_post(g, il) : NULL,
+                                   rows > 0 ? vk_llama_head_cnt(g, il) : NULL, nk, nk, rows, vis);
+        }
+        if (rq.rows_r1 > rq.rows_r0) {
+            const float *rows = vk_llama_head_rows(g, il);
+            for (int32_t t = rq.rows_r0; t < rq.rows_r1; t++)
+                for (int32_t ih = 0; ih < H; ih++)
+                    vlkv_kv_stats_put_row(ks, il, ih, bt->pos[t],
+                                          rows + ((size_t)(t - rq.rows_r0) * H + (size_t)ih) * (size_t)nk,
+                                          nk - n + t + 1);
+        }
+    }
+    return VLKV_OK;
+}
+#else
+struct vlkv_vk_backend {
+    int unused;
+};
+static void vk_backend_free(struct vlkv_vk_backend *b) { free(b); }
+#endif
 
 vlkv_context_params vlkv_context_params_default(void) {
     vlkv_context_params p;
@@ -62,10 +205,6 @@ vlkv_status vlkv_context_init(vlkv_model *model, const vlkv_context_params *para
                "vlkv_context_init: unknown kv_pos_mode %d", (int)p.kv_pos_mode);
     VLKV_CHECK(p.backend == VLKV_BACKEND_CPU || p.backend == VLKV_BACKEND_VULKAN, VLKV_ERR_INVALID_ARG,
                "vlkv_context_init: unknown backend %d", (int)p.backend);
-    if (p.backend == VLKV_BACKEND_VULKAN) {
-        VLKV_LOG_WARN("the Vulkan backend is not wired into the decoder yet; running on the CPU");
-        p.backend = VLKV_BACKEND_CPU;
-    }
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_ctx > hp->n_ctx_train)
         VLKV_LOG_WARN("n_ctx %d exceeds the model's training context %d", p.n_ctx, hp->n_ctx_train);
@@ -112,8 +251,27 @@ vlkv_status vlkv_context_init(vlkv_model *model, const vlkv_context_params *para
     /* the policy classifies query rows by the cache's modality tags (VL-Cache's post-vision rows) */
     vlkv_kv_policy_bind(ctx->policy, &ctx->kv);
     ctx->t.load_ms = model->load_ms;
-    VLKV_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, KV %s, policy %s (budget %g)", p.n_ctx, p.n_batch,
-                  p.n_threads, p.kv_f32 ? "f32" : "f16", ctx->kv_policy_name, (double)p.kv_budget);
+
+    /* ---- the Vulkan decoder; without a usable device: a clear message and the CPU path */
+    if (p.backend == VLKV_BACKEND_VULKAN) {
+#ifdef VLKV_HAVE_VULKAN
+        if (vk_backend_open(ctx) != VLKV_OK) {
+            VLKV_LOG_WARN("%s; running on the CPU", vlkv_last_error());
+            ctx->params.backend = VLKV_BACKEND_CPU;
+        } else {
+            VLKV_LOG_INFO("context: decoder on Vulkan device %d: %s (%s), %.1f MiB of device memory",
+                          ctx->vk->dev->caps.index, ctx->vk->dev->caps.name,
+                          vk_device_type_name(ctx->vk->dev->caps.type),
+                          (double)ctx->vk->dev->bytes_alloc / (1 << 20));
+        }
+#else
+        VLKV_LOG_WARN("this build has no Vulkan backend (configure with -DVLKV_VULKAN=ON); running on the CPU");
+        ctx->params.backend = VLKV_BACKEND_CPU;
+#endif
+    }
+    VLKV_LOG_INFO("context: n_ctx %d, n_batch %d, %d threads, KV %s, policy %s (budget %g), backend %s", p.n_ctx,
+                  p.n_batch, p.n_threads, p.kv_f32 ? "f32" : "f16", ctx->kv_policy_name, (double)p.kv_budget,
+                  ctx->vk ? "vulkan" : "cpu");
     *out = ctx;
     return VLKV_OK;
 fail:
@@ -123,6 +281,7 @@ fail:
 
 void vlkv_context_free(vlkv_context *ctx) {
     if (!ctx) return;
+    vk_backend_free(ctx->vk);
     vlkv_kv_policy_free(ctx->policy);
     vlkv_kv_cache_free(&ctx->kv);
     vlkv_llama_buf_free(&ctx->buf);
@@ -140,6 +299,10 @@ void vlkv_context_free(vlkv_context *ctx) {
 void vlkv_context_reset(vlkv_context *ctx) {
     if (!ctx) return;
     vlkv_kv_cache_clear(&ctx->kv);
+#ifdef VLKV_HAVE_VULKAN
+    if (ctx->vk) vk_llama_kv_clear(&ctx->vk->g);
+#endif
+    ctx->kv.hook_status = VLKV_OK;
     if (ctx->policy) vlkv_kv_policy_reset(ctx->policy);
     ctx->n_past = 0;
     ctx->n_prompt = 0;
@@ -188,7 +351,12 @@ static vlkv_status eval_impl(vlkv_context *ctx, const int32_t *tokens, const flo
                                      .pos = ctx->pos_buf, .mod = ctx->mod_buf};
         const int last = off + nb == n;
         float *lg = all_logits ? all_logits + (size_t)off * hp->n_vocab : (last ? ctx->logits : NULL);
-        vlkv_status st = vlkv_llama_forward(ctx->model, &ctx->ops, &ctx->buf, &ctx->kv, &b, obs, lg, all_logits != NULL);
+        vlkv_status st;
+#ifdef VLKV_HAVE_VULKAN
+        if (ctx->vk) st = vk_eval_batch(ctx, &b, obs, lg, all_logits != NULL);
+        else
+#endif
+            st = vlkv_llama_forward(ctx->model, &ctx->ops, &ctx->buf, &ctx->kv, &b, obs, lg, all_logits != NULL);
         if (st != VLKV_OK) {
             ctx->has_logits = 0;
             return st;
@@ -242,6 +410,7 @@ vlkv_status vlkv_decode(vlkv_context *ctx, int32_t token) {
     const double t0 = vlkv_time_ms();
     st = vlkv_kv_policy_decode_step(ctx->policy, &ctx->kv, ctx->n_past);
     ctx->t.policy_ms += vlkv_time_ms() - t0;
+    if (st == VLKV_OK && ctx->kv.hook_status != VLKV_OK) st = ctx->kv.hook_status;   /* a device KV rewrite failed */
     return st;
 }
 
@@ -251,6 +420,7 @@ vlkv_status vlkv_kv_compress(vlkv_context *ctx) {
     const double t0 = vlkv_time_ms();
     vlkv_status st = vlkv_kv_policy_compress(ctx->policy, &ctx->kv);
     ctx->t.policy_ms += vlkv_time_ms() - t0;
+    if (st == VLKV_OK && ctx->kv.hook_status != VLKV_OK) st = ctx->kv.hook_status;   /* a device KV rewrite failed */
     return st;
 }
 
@@ -303,4 +473,21 @@ void vlkv_timings_reset(vlkv_context *ctx) {
     const double load = ctx->t.load_ms;
     memset(&ctx->t, 0, sizeof ctx->t);
     ctx->t.load_ms = load;
+}
+
+int vlkv_context_device(const vlkv_context *ctx, const char **name, uint64_t *bytes, uint64_t *peak) {
+    if (name) *name = "";
+    if (bytes) *bytes = 0;
+    if (peak) *peak = 0;
+#ifdef VLKV_HAVE_VULKAN
+    if (ctx && ctx->vk) {
+        if (name) *name = ctx->vk->dev->caps.name;
+        if (bytes) *bytes = ctx->vk->dev->bytes_alloc;
+        if (peak) *peak = ctx->vk->dev->bytes_peak;
+        return 1;
+    }
+#else
+    (void)ctx;
+#endif
+    return 0;
 }

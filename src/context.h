@@ -13,6 +13,8 @@
 #include "ops.h"
 #include "vlkv.h"
 
+struct vlkv_vk_backend;   /* context.c: the Vulkan decoder (device, weights, device KV cache) */
+
 struct vlkv_context {
     struct vlkv_model     *model;
     vlkv_context_params    params;      /* resolved (n_ctx, n_threads, n_batch filled in); strings below */
@@ -31,6 +33,7 @@ struct vlkv_context {
     int32_t                n_past;      /* positions consumed (next true position) */
     int32_t                n_prompt;    /* positions evaluated by vlkv_eval_* (not vlkv_decode) */
     vlkv_timings           t;
+    struct vlkv_vk_backend *vk;         /* non-NULL: the decoder runs on this Vulkan device */
 };
 
 /* Like vlkv_eval_tokens, but writes the logits of EVERY position to `logits` ([n][n_vocab],
@@ -42,5 +45,9 @@ vlkv_status vlkv_eval_tokens_all_logits(vlkv_context *ctx, const int32_t *tokens
 /* The context's KV cache and CPU ops (owned by ctx; for tools, benchmarks and tests). */
 struct vlkv_kv_cache *vlkv_context_kv(vlkv_context *ctx);
 struct vlkv_ops_ctx  *vlkv_context_ops(vlkv_context *ctx);
+
+/* The Vulkan device running the decoder ("" on the CPU backend, which returns 0), with the
+ * device memory its buffers hold now and at most since init (bytes; either pointer may be NULL). */
+int vlkv_context_device(const vlkv_context *ctx, const char **name, uint64_t *bytes, uint64_t *peak);
 
 #endif /* VLKV_CONTEXT_H */

@@ -37,6 +37,8 @@ struct vlkv_tensor {
     size_t         nbytes;
     uint64_t       offset;       /* relative to the data section */
     const void    *data;
+    const void    *repack;       /* row-interleaved copy for the CPU decode kernels (simd.h), made
+                                    and freed by model.c; NULL = use data */
 };
 
 struct gguf_file {

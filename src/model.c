@@ -3,6 +3,7 @@
  * output embedding when output.weight is absent, the SPM tokenizer, and optionally the CLIP mmproj.
  * Weights stay views into the read-only mapping; nothing is copied. Also the public model API:
  * accessors, tokenizer wrappers and vlkv_system_info(). */
+#define _DEFAULT_SOURCE   /* madvise */
 #include "model.h"
 
 #include <stdio.h>
@@ -17,6 +18,11 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <unistd.h>
+#define VLKV_HAVE_MADVISE 1
 #endif
 
 #ifndef VLKV_COMMIT
@@ -233,6 +239,67 @@ fail:
     return st;
 }
 
+/* ---- repacked decode weights ---------------------------------------------------------------- */
+
+/* The decode matmul weights (every layer's projections and the output matrix) in the
+ * row-interleaved layout of simd.h, for the types the kernel table has a gemv_rp kernel for.
+ * The copies live in malloc'd memory; the mapped pages they came from are dropped again
+ * (madvise DONTNEED; a later read of the original layout refaults them from the file), so
+ * resident memory does not double. VLKV_REPACK=0 in the environment keeps the original layout. */
+static vlkv_status repack_one(struct vlkv_model *m, const struct vlkv_tensor *ct, int n_threads) {
+    if (!ct || ct->repack) return VLKV_OK;
+    const struct vlkv_kernels *k = vlkv_kernels_get();
+    if (ct->type >= VLKV_TYPE_COUNT || !k->gemv_rp[ct->type]) return VLKV_OK;
+    const int64_t K = ct->ne[0], M = ct->ne[1];
+    const size_t gsz = vlkv_repack_group_size((enum vlkv_type)ct->type, K);
+    const size_t size = vlkv_repack_size((enum vlkv_type)ct->type, K, M);
+    if (!gsz || !size) return VLKV_OK;
+    struct vlkv_tensor *t = &m->gguf.tensors[ct - m->gguf.tensors];
+    uint8_t *dst = vlkv_malloc_aligned(size);
+    if (!dst) return vlkv_error(VLKV_ERR_OOM, "%s: cannot allocate %zu bytes to repack '%s'", m->gguf.path, size, t->name);
+    const int64_t ng = (M + VLKV_RP_ROWS - 1) / VLKV_RP_ROWS, chunk = 64;   /* groups per task */
+    const uint8_t *src = t->data;
+    (void)n_threads;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+#endif
+    for (int64_t g0 = 0; g0 < ng; g0 += chunk) {
+        const int64_t r0 = g0 * VLKV_RP_ROWS, nr = VLKV_MIN(M - r0, chunk * VLKV_RP_ROWS);
+        vlkv_repack((enum vlkv_type)t->type, K, nr, src + (size_t)r0 * t->nb[1], t->nb[1], dst + (size_t)g0 * gsz);
+    }
+    t->repack = dst;
+#ifdef VLKV_HAVE_MADVISE
+    if (m->gguf.mapped) {
+        const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+        const uintptr_t a = ((uintptr_t)src + pg - 1) / pg * pg, b = ((uintptr_t)src + t->nbytes) / pg * pg;
+        if (pg > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+    }
+#endif
+    return VLKV_OK;
+}
+
+static vlkv_status repack_weights(struct vlkv_model *m, int n_threads) {
+    const char *e = getenv("VLKV_REPACK");
+    if (e && e[0] == '0') return VLKV_OK;
+    if (n_threads <= 0) n_threads = vlkv_n_cores();
+    for (int32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct vlkv_llama_layer *L = &m->layers[il];
+        const struct vlkv_tensor *w[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        for (int i = 0; i < 7; i++) {
+            vlkv_status st = repack_one(m, w[i], n_threads);
+            if (st != VLKV_OK) return st;
+        }
+    }
+    return repack_one(m, m->output, n_threads);
+}
+
+static void repack_free(struct vlkv_model *m) {
+    for (uint64_t i = 0; m->gguf.tensors && i < m->gguf.n_tensors; i++) {
+        vlkv_free_aligned((void *)(uintptr_t)m->gguf.tensors[i].repack);
+        m->gguf.tensors[i].repack = NULL;
+    }
+}
+
 /* ---- load / free ----------------------------------------------------------------------------- */
 
 static const char *type_mix(const struct vlkv_model *m) {
@@ -254,6 +321,7 @@ vlkv_status vlkv_model_load(const char *path, const vlkv_model_params *params, v
     VLKV_TRY(vlkv_gguf_open(path, &m->gguf));
     VLKV_TRY(load_hparams(m));
     VLKV_TRY(load_tensors(m));
+    VLKV_TRY(repack_weights(m, p->n_threads));
     VLKV_TRY(vlkv_tokenizer_load(&m->gguf, &m->tok));
     if (vlkv_tokenizer_n_vocab(m->tok) != m->hp.n_vocab)
         VLKV_LOG_WARN("%s: the vocabulary has %d tokens but token_embd.weight has %d rows; ids >= %d are rejected",
@@ -284,6 +352,7 @@ void vlkv_model_free(vlkv_model *m) {
     vlkv_clip_free(m->clip);
     vlkv_tokenizer_free(m->tok);
     free(m->layers);
+    repack_free(m);
     vlkv_gguf_close(&m->gguf);
     free(m);
 }

@@ -224,6 +224,10 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok
         }
         const uint8_t *w = W->data;
         const size_t ws = W->nb[1];
+        /* decode: the row-interleaved copy made at load, if the table has a kernel for it */
+        const uint8_t *rp = W->repack;
+        vlkv_gemv_rp_fn gemv_rp = rp ? k->gemv_rp[W->type] : NULL;
+        const size_t rp_gs = gemv_rp ? vlkv_repack_group_size(W->type, K) : 0;
         /* tiny products are not worth waking the other threads (fork/join costs a few µs) */
         const int nth = (double)K * (double)M * (double)n_tok < 65536.0 ? 1 : o->n_threads;
         (void)nth;   /* only read by the OpenMP pragma */
@@ -237,7 +241,9 @@ OMP_PRAGMA(omp parallel num_threads(nth))
                 } else {
                     for (int64_t t = 0; t < n_tok; t++) {
                         const void *xt = (const uint8_t *)xq + (size_t)t * rs;
-                        if (gemv) gemv(K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
+                        if (gemv_rp && r0 % VLKV_RP_ROWS == 0)
+                            gemv_rp(K, r1 - r0, y + t * M + r0, rp + (size_t)(r0 / VLKV_RP_ROWS) * rp_gs, xt);
+                        else if (gemv) gemv(K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
                         else gemv_by_dot(dot, K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
                     }
                 }
@@ -308,8 +314,13 @@ OMP_PRAGMA(omp parallel num_threads(nth))
             const int64_t M = W[i]->ne[1];
             const size_t ws = W[i]->nb[1];
             const uint8_t *w = (const uint8_t *)W[i]->data + (size_t)a * ws;
+            vlkv_gemv_rp_fn gemv_rp = W[i]->repack ? o->k->gemv_rp[W[i]->type] : NULL;
             if (n_tok > 1) {
                 o->k->gemm[W[i]->type](K, b - a, n_tok, y[i] + a, (size_t)M, w, ws, xq, rs);
+            } else if (gemv_rp && a % VLKV_RP_ROWS == 0) {
+                gemv_rp(K, b - a, y[i] + a,
+                        (const uint8_t *)W[i]->repack + (size_t)(a / VLKV_RP_ROWS) * vlkv_repack_group_size(W[i]->type, K),
+                        xq);
             } else {
                 o->k->gemv[W[i]->type](K, b - a, y[i] + a, w, ws, xq);
             }

@@ -4,9 +4,9 @@
  * back from the F16 GGUF pair with its own reader; see that directory's README). Per case:
  *   1. preprocessing of the PNG (case 0, a non-square image: the padding path) to one 8-bit LSB;
  *   2. ViT output (first 16 rows, CLS dropped) and projector output from the engine's pixels:
- *      NMSE <= 1e-4 (engine: F16 weights with F32 activations; measured ~1e-7);
+ *      NMSE <= 1e-6 (F16 weights widened to F32 as in the reference; measured ~3e-14);
  *   3. first-step logits after [prefix ids, 144 image rows, question ids] at the recorded ids:
- *      max|d| / max|ref| <= 0.01 (F16 KV cache; measured ~1e-3) with the same top-1;
+ *      max|d| / max|ref| <= 2e-3 (F16 KV cache; measured <= 1.4e-4) with the same top-1;
  *   4. the public path's prompt (vlkv_prompt_build: LLaVA-1.5 template + SPM tokenizer) is the
  *      reference's ids plus the "▁" LLaVA-1.5 puts before the image (the shipped model was trained
  *      without it - a known deviation of models/llava_tiny.py, see models/README.md);
@@ -25,8 +25,8 @@
 #include "test_util.h"
 #include "vlkv.h"
 
-#define TOL_VIT 1e-4
-#define TOL_LOGITS 0.01
+#define TOL_VIT 1e-6
+#define TOL_LOGITS 2e-3
 #define MAXC 8
 #define MAXTOK 64
 

@@ -22,6 +22,7 @@
 #include "eval_metrics.h"
 #include "internal.h"
 #include "json.h"
+#include "kv/kv_calib.h"
 #include "vlkv.h"
 
 #define MAX_LIST 32
@@ -71,6 +72,9 @@ struct eval_opts {
     int         limit;
     int         stop_on_error;
     int         max_new;
+    const char *calib;        /* PrefixKV calibration data (disjoint from --data) */
+    int         calib_n;
+    const char *calib_out;
 };
 
 static char *dupstr(const char *s) {
@@ -187,10 +191,10 @@ out:
     return msg;
 }
 
-static int load_samples(const struct eval_opts *o, struct sample **out, int *n_out) {
-    FILE *f = fopen(o->data, "rb");
+static int load_samples(const struct eval_opts *o, const char *path, int limit, struct sample **out, int *n_out) {
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "vlkv eval: cannot open data file '%s': %s\n", o->data, strerror(errno));
+        fprintf(stderr, "vlkv eval: cannot open data file '%s': %s\n", path, strerror(errno));
         return -1;
     }
     struct sample *v = NULL;
@@ -222,7 +226,7 @@ static int load_samples(const struct eval_opts *o, struct sample **out, int *n_o
         size_t k = 0;
         while (k < len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r')) k++;
         if (k == len) continue;   /* blank line */
-        if (o->limit > 0 && n >= o->limit) break;
+        if (limit > 0 && n >= limit) break;
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             struct sample *nv = realloc(v, sizeof *v * (size_t)cap);
@@ -236,9 +240,9 @@ static int load_samples(const struct eval_opts *o, struct sample **out, int *n_o
         memset(s, 0, sizeof *s);
         s->line = lineno;
         char err[256];
-        const char *msg = parse_sample(line, len, o->data, s, err, sizeof err);
+        const char *msg = parse_sample(line, len, path, s, err, sizeof err);
         if (msg) {
-            fprintf(stderr, "vlkv eval: %s:%d: %s\n", o->data, lineno, msg);
+            fprintf(stderr, "vlkv eval: %s:%d: %s\n", path, lineno, msg);
             sample_free(s);
             bad++;
             if (o->stop_on_error) {
@@ -249,9 +253,9 @@ static int load_samples(const struct eval_opts *o, struct sample **out, int *n_o
         }
         n++;
     }
-    if (bad) fprintf(stderr, "vlkv eval: skipped %d bad line%s of %s\n", bad, bad > 1 ? "s" : "", o->data);
+    if (bad) fprintf(stderr, "vlkv eval: skipped %d bad line%s of %s\n", bad, bad > 1 ? "s" : "", path);
     if (n == 0) {
-        fprintf(stderr, "vlkv eval: no usable samples in %s\n", o->data);
+        fprintf(stderr, "vlkv eval: no usable samples in %s\n", path);
         rc = -1;
     }
 done:
@@ -478,6 +482,13 @@ static void usage(FILE *f) {
             "  --md FILE            markdown table (default: stdout)\n"
             "  --ref-cache FILE     cache of full-cache references (default: DATA.refs.jsonl)\n"
             "  --on-error skip|stop bad data lines: report and skip (default) or stop\n"
+            "  --calib FILE         calibrate PrefixKV first on these samples (same JSONL format, disjoint\n"
+            "                       from --data) for the evaluated budgets; prefixkv runs then use the\n"
+            "                       per-layer ratios found (printed with the results). Without it, prefixkv\n"
+            "                       uses --kv-config if given, else its online search on each prompt\n"
+            "  --calib-n N          calibration samples to use (default 16)\n"
+            "  --calib-out FILE     where the calibration is written (default OUT.prefixkv.json or\n"
+            "                       DATA.prefixkv.json)\n"
             "plus the common flags (-t, -c, --kv-opt, --kv-config, --kv-pos, ...):\n%s",
             cli_common_help());
 }
@@ -487,7 +498,8 @@ int cmd_eval(int argc, char **argv) {
     memset(&o, 0, sizeof o);
     cli_common_init(&o.c);
     o.max_new = 256;
-    char ref_default[1024] = "";
+    o.calib_n = 16;
+    char ref_default[1024] = "", calib_default[1024] = "";
     for (int i = 1; i < argc;) {
         int r = cli_common_arg(&o.c, argc, argv, &i);
         if (r < 0) return 2;
@@ -507,6 +519,11 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--out")) o.out = v;
         else if (!strcmp(a, "--md")) o.md = v;
         else if (!strcmp(a, "--ref-cache")) o.ref_cache = v;
+        else if (!strcmp(a, "--calib")) o.calib = v;
+        else if (!strcmp(a, "--calib-out")) o.calib_out = v;
+        else if (!strcmp(a, "--calib-n")) {
+            if (cli_parse_int(a, v, 1, 4096, &o.calib_n)) return 2;
+        }
         else if (!strcmp(a, "--policies")) {
             if (parse_list(a, v, &o, 0)) return 2;
         } else if (!strcmp(a, "--budgets")) {
@@ -543,9 +560,37 @@ int cmd_eval(int argc, char **argv) {
         o.ref_cache = ref_default;
     }
 
-    struct sample *sv = NULL;
-    int n_s = 0;
-    if (load_samples(&o, &sv, &n_s)) return 1;
+    if (o.calib && !strcmp(o.calib, o.data)) {
+        fprintf(stderr, "vlkv eval: --calib must name samples disjoint from --data (same file given)\n");
+        return 2;
+    }
+    if (!o.calib_out) {
+        snprintf(calib_default, sizeof calib_default, "%s.prefixkv.json", o.out ? o.out : o.data);
+        o.calib_out = calib_default;
+    }
+
+    struct sample *sv = NULL, *cv = NULL;
+    int n_s = 0, n_c = 0;
+    if (load_samples(&o, o.data, o.limit, &sv, &n_s)) return 1;
+    if (o.calib && load_samples(&o, o.calib, o.calib_n, &cv, &n_c)) {
+        for (int i = 0; i < n_s; i++) sample_free(&sv[i]);
+        free(sv);
+        return 1;
+    }
+    for (int i = 0; i < n_c; i++)   /* disjointness: no (prompt, images) pair in both sets */
+        for (int k = 0; k < n_s; k++) {
+            int same = !strcmp(cv[i].prompt, sv[k].prompt) && cv[i].n_images == sv[k].n_images;
+            for (int m = 0; same && m < cv[i].n_images; m++) same = !strcmp(cv[i].images[m], sv[k].images[m]);
+            if (same) {
+                fprintf(stderr, "vlkv eval: %s:%d is also in %s (line %d): calibration samples must be disjoint "
+                                "from the evaluated ones\n", o.calib, cv[i].line, o.data, sv[k].line);
+                for (int q = 0; q < n_c; q++) sample_free(&cv[q]);
+                for (int q = 0; q < n_s; q++) sample_free(&sv[q]);
+                free(cv);
+                free(sv);
+                return 1;
+            }
+        }
 
     int rc = 1;
     vlkv_model *model = NULL;
@@ -556,6 +601,9 @@ int cmd_eval(int argc, char **argv) {
     int n_types = 0;
     struct agg ag;
     memset(&ag, 0, sizeof ag);
+    const char *prefix_config = o.c.cp.kv_config_path;
+    struct vlkv_kv_calib cal = {0};
+    int have_cal = 0;
 
     if (vlkv_model_load(o.c.model, &o.c.mp, &model) != VLKV_OK) {
         fprintf(stderr, "vlkv eval: %s\n", vlkv_last_error());
@@ -611,6 +659,41 @@ int cmd_eval(int argc, char **argv) {
         ctx = NULL;
     }
 
+    /* 1b. PrefixKV calibration on the disjoint set, for the evaluated budgets */
+    int want_prefix = 0;
+    for (int pi = 0; pi < o.n_policies; pi++) want_prefix |= !strcmp(o.policies[pi], "prefixkv");
+    if (o.calib && want_prefix) {
+        double cb[MAX_LIST];
+        int nb = 0;
+        for (int bi = 0; bi < o.n_budgets; bi++)
+            if (o.budgets[bi] < 1.0f) cb[nb++] = o.budgets[bi];
+        struct vlkv_calib_prompt *pr = calloc((size_t)n_c, sizeof *pr);
+        if (!pr) goto done;
+        for (int i = 0; i < n_c; i++)
+            pr[i] = (struct vlkv_calib_prompt){cv[i].prompt, (const char *const *)cv[i].images, cv[i].n_images};
+        vlkv_context_params cp = o.c.cp;
+        cp.kv_config_path = NULL;
+        double t0 = now_ms();
+        vlkv_status st = nb ? vlkv_kv_calibrate(model, &cp, pr, n_c, cb, nb, o.calib_out, NULL, NULL) : VLKV_OK;
+        free(pr);
+        if (st != VLKV_OK) {
+            fprintf(stderr, "vlkv eval: PrefixKV calibration: %s\n", vlkv_last_error());
+            goto done;
+        }
+        if (nb) {
+            fprintf(stderr, "eval: PrefixKV calibrated on %d samples of %s in %.1f s -> %s\n", n_c, o.calib,
+                    (now_ms() - t0) / 1e3, o.calib_out);
+            prefix_config = o.calib_out;
+        }
+    }
+    if (want_prefix && prefix_config) {
+        if (vlkv_kv_calib_read(prefix_config, &cal) != VLKV_OK) {
+            fprintf(stderr, "vlkv eval: %s\n", vlkv_last_error());
+            goto done;
+        }
+        have_cal = 1;
+    }
+
     if (o.out && !(out = fopen(o.out, "wb"))) {
         fprintf(stderr, "vlkv eval: cannot write %s: %s\n", o.out, strerror(errno));
         goto done;
@@ -633,6 +716,8 @@ int cmd_eval(int argc, char **argv) {
             cp.kv_policy = o.policies[pi];
             cp.kv_budget = budget;
             cp.kv_budget_tokens = 0;
+            const int is_prefix = !strcmp(o.policies[pi], "prefixkv");
+            cp.kv_config_path = is_prefix ? prefix_config : NULL;
             if (vlkv_context_init(model, &cp, &ctx) != VLKV_OK) {
                 fprintf(stderr, "vlkv eval: %s\n", vlkv_last_error());
                 goto done;
@@ -734,13 +819,41 @@ int cmd_eval(int argc, char **argv) {
                         ag.kv_full > 0 ? ag.kv_used / ag.kv_full : 1.0, ag.prefill_ms / ag.n_samples, tps);
                 for (int32_t l = 0; l < n_layer; l++)
                     fprintf(out, "%s%.4f", l ? "," : "", ag.n_samples ? lf[l] / ag.n_samples : 0.0);
-                fprintf(out, "]}\n");
+                fprintf(out, "]");
+                if (is_prefix) {
+                    float rho[512];
+                    if (have_cal && n_layer <= 512 &&
+                        vlkv_kv_calib_lookup(&cal, prefix_config, n_layer, budget, rho) == VLKV_OK) {
+                        fprintf(out, ",\"prefixkv_source\":\"calibration\",\"prefixkv_ratios\":[");
+                        for (int32_t l = 0; l < n_layer; l++) fprintf(out, "%s%.4f", l ? "," : "", rho[l]);
+                        fprintf(out, "]");
+                    } else {
+                        fprintf(out, ",\"prefixkv_source\":\"online search\"");
+                    }
+                }
+                fprintf(out, "}\n");
                 fflush(out);
             }
         }
     }
+    if (have_cal) {
+        fprintf(mdf, "\nPrefixKV per-layer retained ratios used (%s, %d calibration samples):\n\n| budget |", prefix_config,
+                cal.n_samples);
+        for (int32_t l = 0; l < cal.n_layer; l++) fprintf(mdf, " L%d |", l);
+        fprintf(mdf, "\n|---:|");
+        for (int32_t l = 0; l < cal.n_layer; l++) fprintf(mdf, "---:|");
+        fprintf(mdf, "\n");
+        for (int32_t k = 0; k < cal.n_configs; k++) {
+            fprintf(mdf, "| %.2f |", cal.budget[k]);
+            for (int32_t l = 0; l < cal.n_layer; l++) fprintf(mdf, " %.3f |", cal.retained[(size_t)k * cal.n_layer + l]);
+            fprintf(mdf, "\n");
+        }
+    }
     rc = 0;
 done:
+    if (have_cal) vlkv_kv_calib_free(&cal);
+    for (int i = 0; i < n_c; i++) sample_free(&cv[i]);
+    free(cv);
     if (out) fclose(out);
     if (md) fclose(md);
     free(gen);

@@ -21,6 +21,24 @@ struct vlkv_kv_layer {
     uint8_t *mod;       /* [cap] vlkv_modality of the token in each slot */
 };
 
+/* Data movement of a cache whose K/V rows live elsewhere (a device backend, context.c): when a
+ * cache has hooks, kv_compact.c updates len/pos/mod on the host as usual and hands the K/V side of
+ * each rewrite to the hook instead of touching the host rows (which then stay unused). Contracts
+ * as the functions below; swap_remove is the data side of vlkv_kv_fifo_evict (the last slot moves
+ * into slot idx). release may be NULL. A failing hook's status is kept in hook_status (the first
+ * one); the host metadata is updated regardless, so the cache must be cleared after an error. */
+struct vlkv_kv_hooks {
+    vlkv_status (*compact)(void *ud, int32_t il, const int32_t *keep, int32_t n_keep);
+    vlkv_status (*remove)(void *ud, int32_t il, int32_t idx);
+    vlkv_status (*swap_remove)(void *ud, int32_t il, int32_t idx);
+    vlkv_status (*merge)(void *ud, int32_t il, const int32_t *keep, int32_t n_keep, const int32_t *src_off,
+                         const int32_t *src);
+    vlkv_status (*merge_runs)(void *ud, int32_t il, const int32_t *anchor, const int32_t *run_b,
+                              const int32_t *run_e, int32_t n_out);
+    void        (*release)(void *ud, int32_t il);
+    void        *ud;
+};
+
 struct vlkv_kv_cache {
     int32_t  n_layer;
     int32_t  n_head_kv;
@@ -29,6 +47,8 @@ struct vlkv_kv_cache {
     size_t   row_bytes;  /* bytes of one slot's K (== V) row: n_head_kv * d_head * elem size */
     int32_t  n_ctx;      /* maximum slots a layer may ever need */
     struct vlkv_kv_layer *layers;   /* [n_layer] */
+    const struct vlkv_kv_hooks *hooks;   /* NULL: K/V rows are the host arrays above */
+    vlkv_status hook_status;             /* first failure of a hook (VLKV_OK) */
 };
 
 /* Observer of attention probabilities, used by the KV policies to gather statistics while a

@@ -17,21 +17,33 @@
 static inline char *krow(struct vlkv_kv_layer *L, size_t rb, int32_t s) { return (char *)L->k + (size_t)s * rb; }
 static inline char *vrow(struct vlkv_kv_layer *L, size_t rb, int32_t s) { return (char *)L->v + (size_t)s * rb; }
 
+/* rb == 0: metadata only (the rows live behind the cache's hooks) */
 static void move_slot(struct vlkv_kv_layer *L, size_t rb, int32_t dst, int32_t src) {
     if (dst == src) return;
-    memcpy(krow(L, rb, dst), krow(L, rb, src), rb);
-    memcpy(vrow(L, rb, dst), vrow(L, rb, src), rb);
+    if (rb) {
+        memcpy(krow(L, rb, dst), krow(L, rb, src), rb);
+        memcpy(vrow(L, rb, dst), vrow(L, rb, src), rb);
+    }
     L->pos[dst] = L->pos[src];
     L->mod[dst] = L->mod[src];
 }
 
+/* ---- hooks: the K/V rows live elsewhere (kv_cache.h struct vlkv_kv_hooks) ---- */
+static void hook_done(struct vlkv_kv_cache *c, vlkv_status st) {
+    if (st != VLKV_OK && c->hook_status == VLKV_OK) c->hook_status = st;
+}
+
+/* Row bytes for move_slot: 0 when the data side is a hook's business. */
+static inline size_t data_rb(const struct vlkv_kv_cache *c) { return c->hooks ? 0 : c->row_bytes; }
+
 void vlkv_kv_compact(struct vlkv_kv_cache *c, int32_t il, const int32_t *keep, int32_t n_keep) {
     struct vlkv_kv_layer *L = &c->layers[il];
     VLKV_ASSERT(n_keep >= 0 && n_keep <= L->len);
+    if (c->hooks) hook_done(c, c->hooks->compact(c->hooks->ud, il, keep, n_keep));
     /* keep[] is strictly increasing, so keep[i] >= i: a forward pass never reads an overwritten slot */
     for (int32_t i = 0; i < n_keep; i++) {
         VLKV_ASSERT(keep[i] >= i && keep[i] < L->len && (i == 0 || keep[i] > keep[i - 1]));
-        move_slot(L, c->row_bytes, i, keep[i]);
+        move_slot(L, data_rb(c), i, keep[i]);
     }
     L->len = n_keep;
 }
@@ -41,9 +53,12 @@ void vlkv_kv_remove(struct vlkv_kv_cache *c, int32_t il, int32_t idx) {
     VLKV_ASSERT(idx >= 0 && idx < L->len);
     const size_t rb = c->row_bytes;
     const int32_t tail = L->len - idx - 1;
+    if (c->hooks) hook_done(c, c->hooks->remove(c->hooks->ud, il, idx));
     if (tail > 0) {
-        memmove(krow(L, rb, idx), krow(L, rb, idx + 1), (size_t)tail * rb);
-        memmove(vrow(L, rb, idx), vrow(L, rb, idx + 1), (size_t)tail * rb);
+        if (!c->hooks) {
+            memmove(krow(L, rb, idx), krow(L, rb, idx + 1), (size_t)tail * rb);
+            memmove(vrow(L, rb, idx), vrow(L, rb, idx + 1), (size_t)tail * rb);
+        }
         memmove(L->pos + idx, L->pos + idx + 1, (size_t)tail * sizeof *L->pos);
         memmove(L->mod + idx, L->mod + idx + 1, (size_t)tail);
     }
@@ -79,6 +94,16 @@ vlkv_status vlkv_kv_merge(struct vlkv_kv_cache *c, int32_t il, const int32_t *ke
     if (!src_off) {
         vlkv_kv_compact(c, il, keep, n_keep);
         return VLKV_OK;
+    }
+    if (c->hooks) {
+        /* the means are the hook's; here only the slots' pos/mod (those of keep[i]) */
+        hook_done(c, c->hooks->merge(c->hooks->ud, il, keep, n_keep, src_off, src));
+        for (int32_t i = 0; i < n_keep; i++) {
+            VLKV_ASSERT(keep[i] >= i && keep[i] < L->len && (i == 0 || keep[i] > keep[i - 1]));
+            move_slot(L, 0, i, keep[i]);
+        }
+        L->len = n_keep;
+        return c->hook_status;
     }
     const int32_t d = c->n_head_kv * c->d_head;
     const size_t rb = c->row_bytes;
@@ -136,6 +161,16 @@ vlkv_status vlkv_kv_merge_runs(struct vlkv_kv_cache *c, int32_t il, const int32_
     struct vlkv_kv_layer *L = &c->layers[il];
     const int32_t d = c->n_head_kv * c->d_head;
     const size_t rb = c->row_bytes;
+    if (c->hooks) {
+        hook_done(c, c->hooks->merge_runs(c->hooks->ud, il, anchor, run_b, run_e, n_out));
+        for (int32_t i = 0; i < n_out; i++) {
+            VLKV_ASSERT(run_b[i] >= i && run_e[i] > run_b[i] && run_e[i] <= L->len && anchor[i] >= run_b[i] &&
+                        anchor[i] < run_e[i] && (i == 0 || run_b[i] >= run_e[i - 1]));
+            move_slot(L, 0, i, anchor[i]);   /* anchor[i] >= i and increasing: no overwritten reads */
+        }
+        L->len = n_out;
+        return c->hook_status;
+    }
     float *fk = malloc((size_t)d * 2 * sizeof(float));
     double *acc = malloc((size_t)d * 2 * sizeof(double));
     if (!fk || !acc) {
@@ -190,6 +225,10 @@ static void release_tail(void *base, size_t used, size_t total) {
 
 void vlkv_kv_release(struct vlkv_kv_cache *c, int32_t il) {
     struct vlkv_kv_layer *L = &c->layers[il];
+    if (c->hooks) {
+        if (c->hooks->release) c->hooks->release(c->hooks->ud, il);
+        return;
+    }
     const size_t used = (size_t)L->len * c->row_bytes, total = (size_t)L->cap * c->row_bytes;
     release_tail(L->k, used, total);
     release_tail(L->v, used, total);
@@ -228,10 +267,11 @@ int32_t vlkv_kv_fifo_evict(struct vlkv_kv_fifo *f, struct vlkv_kv_cache *c, int3
     VLKV_ASSERT(hole >= f->p && hole <= last);
     f->head = (f->head + 1) % f->cap;
     f->n--;
+    if (c->hooks) hook_done(c, c->hooks->swap_remove(c->hooks->ud, il, hole));
     if (hole != last) {
         /* slot `last` belongs to the queue (it is past the frozen prefix): move it into the hole */
         VLKV_ASSERT(last >= f->p);
-        move_slot(L, c->row_bytes, hole, last);
+        move_slot(L, data_rb(c), hole, last);
         const int32_t r = f->where[last];
         f->ids[r] = hole;
         f->where[hole] = r;

@@ -148,6 +148,70 @@ void vlkv_kv_stats_row_decode(void *ud, int32_t il, int32_t ih, int32_t q_pos, i
     for (int32_t j = 0; j < n_keys; j++) d[j] += p[j];
 }
 
+/* ---- filling from a device ---- */
+
+struct vlkv_kv_stats *vlkv_kv_stats_of(const struct vlkv_attn_observer *obs) {
+    if (!obs || (obs->row != vlkv_kv_stats_row_prefill && obs->row != vlkv_kv_stats_row_decode)) return NULL;
+    return obs->ud;
+}
+
+void vlkv_kv_stats_add_sums(struct vlkv_kv_stats *st, int decode, int32_t il, const float *sums, int32_t ld,
+                            int32_t n_keys) {
+    float *buf = decode ? st->dec : st->colsum;
+    if (!buf || il < 0 || il >= st->n_layer) return;
+    if (n_keys > st->n_ctx) n_keys = st->n_ctx;
+    for (int32_t ih = 0; ih < st->n_head; ih++) {
+        const size_t h = (size_t)il * (size_t)st->n_head + (size_t)ih;
+        float *b = buf + h * (size_t)st->n_ctx;
+        const float *s = sums + (size_t)ih * (size_t)ld;
+        if (n_keys > st->extent[h]) st->extent[h] = n_keys;
+        for (int32_t j = 0; j < n_keys; j++) b[j] += s[j];
+    }
+}
+
+void vlkv_kv_stats_add_post(struct vlkv_kv_stats *st, int32_t il, int reset, const float *sums, const uint32_t *cnt,
+                            int32_t ld, int32_t n_keys, int32_t rows, int64_t vis) {
+    if (!st->sp_out || il < 0 || il >= st->n_layer) return;
+    if (n_keys > st->n_ctx) n_keys = st->n_ctx;
+    for (int32_t ih = 0; ih < st->n_head; ih++) {
+        const size_t h = (size_t)il * (size_t)st->n_head + (size_t)ih, base = h * (size_t)st->n_ctx;
+        if (reset) {
+            if (st->post && st->post_len[h] > 0) memset(st->post + base, 0, (size_t)st->post_len[h] * sizeof(float));
+            st->post_len[h] = 0;
+            st->post_rows[h] = 0;
+            st->sp_out[h] = 0;
+            st->sp_vis[h] = 0;
+        }
+        if (rows <= 0) continue;
+        if (st->post && sums) {
+            float *ps = st->post + base;
+            const float *s = sums + (size_t)ih * (size_t)ld;
+            for (int32_t j = 0; j < n_keys; j++) ps[j] += s[j];
+            if (n_keys > st->post_len[h]) st->post_len[h] = n_keys;
+        }
+        int64_t out = 0;
+        if (cnt) {
+            const uint32_t *c = cnt + (size_t)ih * (size_t)ld;
+            for (int32_t j = 0; j < n_keys; j++) out += c[j];
+        }
+        st->post_rows[h] += rows;
+        st->sp_out[h] += out;
+        st->sp_vis[h] += vis;
+    }
+}
+
+void vlkv_kv_stats_put_row(struct vlkv_kv_stats *st, int32_t il, int32_t ih, int32_t q_pos, const float *p,
+                           int32_t n_keys) {
+    if (!st->ring || il < 0 || il >= st->n_layer || ih < 0 || ih >= st->n_head || q_pos < 0) return;
+    if (n_keys > st->n_ctx) n_keys = st->n_ctx;
+    const size_t h = (size_t)il * (size_t)st->n_head + (size_t)ih;
+    if (n_keys > st->extent[h]) st->extent[h] = n_keys;
+    const size_t r = h * (size_t)st->window + (size_t)(q_pos % st->window);
+    memcpy(st->ring + r * (size_t)st->n_ctx, p, (size_t)n_keys * sizeof(float));
+    st->ring_pos[r] = q_pos;
+    st->ring_n[r] = n_keys;
+}
+
 /* ---- reductions ---- */
 
 static void head_mean(const float *buf, const struct vlkv_kv_stats *st, int32_t il, int32_t n, double *out) {

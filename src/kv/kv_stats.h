@@ -67,6 +67,24 @@ void vlkv_kv_stats_row_prefill(void *ud, int32_t il, int32_t ih, int32_t q_pos, 
 void vlkv_kv_stats_row_decode(void *ud, int32_t il, int32_t ih, int32_t q_pos, int32_t q_slot,
                               const float *p, int32_t n_keys);
 
+/* ---- filling from a backend that reduces over query rows itself (the Vulkan forward) ----
+ * The same accumulators as the observer callbacks, fed per (layer, batch) with per-head results:
+ * sums[ih * ld + j] for j < n_keys, n_keys = the layer's slots after the batch was appended. */
+/* The statistics behind an observer, or NULL when it is not one of the two callbacks above. */
+struct vlkv_kv_stats *vlkv_kv_stats_of(const struct vlkv_attn_observer *obs);
+/* COLSUM (decode = 0) or DECODE (decode = 1): add per-head column sums over a batch's rows. */
+void vlkv_kv_stats_add_sums(struct vlkv_kv_stats *st, int decode, int32_t il, const float *sums, int32_t ld,
+                            int32_t n_keys);
+/* POST / SPARSITY: `reset` when the batch had an IMAGE row (what came before is not post-vision),
+ * then add the batch's post-vision rows (those after its last image row): per-head column sums
+ * (NULL: POST not wanted), `rows` of them, per-head filtered-out counts cnt[ih * ld + j] (summed over
+ * j here) and `vis` causally visible entries per head. */
+void vlkv_kv_stats_add_post(struct vlkv_kv_stats *st, int32_t il, int reset, const float *sums, const uint32_t *cnt,
+                            int32_t ld, int32_t n_keys, int32_t rows, int64_t vis);
+/* WINDOW: one probability row (head ih, query position q_pos, n_keys entries) into the ring. */
+void vlkv_kv_stats_put_row(struct vlkv_kv_stats *st, int32_t il, int32_t ih, int32_t q_pos, const float *p,
+                           int32_t n_keys);
+
 /* ---- reductions (compress time; out[0..n) in double, head mean) ---- */
 void vlkv_kv_stats_colsum(const struct vlkv_kv_stats *st, int32_t il, int32_t n, double *out);
 void vlkv_kv_stats_post(const struct vlkv_kv_stats *st, int32_t il, int32_t n, double *out);

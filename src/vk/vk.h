@@ -101,6 +101,7 @@ enum vk_pipe {
     VK_PIPE_ADD, VK_PIPE_SILU_MUL, VK_PIPE_GELU_ERF, VK_PIPE_GELU_TANH, VK_PIPE_GELU_QUICK,
     VK_PIPE_ATTN_F16, VK_PIPE_ATTN_F32, VK_PIPE_ATTN_STATS_F16, VK_PIPE_ATTN_STATS_F32,
     VK_PIPE_COLSUM, VK_PIPE_KV_GATHER, VK_PIPE_KV_MERGE_F16, VK_PIPE_KV_MERGE_F32,
+    VK_PIPE_KV_MERGE_LIST_F16, VK_PIPE_KV_MERGE_LIST_F32,
     VK_PIPE_CPY_F32_F16,
     VK_PIPE_COUNT
 };
@@ -131,6 +132,8 @@ struct vk_device {
     int                   recording;
     int                   n_cmds;           /* commands recorded since vk_begin (for barriers) */
     uint64_t              n_dispatches;     /* statistics */
+    uint64_t              bytes_alloc;      /* device memory held by buffers now (vk_buffer.c) */
+    uint64_t              bytes_peak;       /* its maximum since the device was opened */
 };
 
 /* Open device `requested` (see vk_select_device). *out is freed with vk_device_close. */
@@ -240,6 +243,15 @@ vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct
                              struct vk_ref stats, struct vk_ref per_head, struct vk_ref col,
                              uint32_t n_q, uint32_t n_kv, uint32_t n_head, uint32_t n_head_kv, uint32_t d_head,
                              uint32_t r0, uint32_t r1);
+/* The per-head forms behind the KV policies' statistics (same recomputation as vk_op_attn_stats).
+ * mode 0: out[h*out_ld + j] = sum over the rows [r0, r1) that see slot j of p_ih[j]; cnt (b may be
+ * NULL) gets, per (h, j), the rows with p_ih[j] < thr * max_j' p_ih[j'] (uint32). mode 1: out[((i -
+ * r0)*n_head + h)*out_ld + j] = p_ih[j], 0 where slot j is not visible (the rows themselves).
+ * out_ld >= n_kv. */
+vlkv_status vk_op_attn_head_stats(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref q, struct vk_ref k,
+                                  struct vk_ref stats, struct vk_ref out, struct vk_ref cnt, uint32_t n_q, uint32_t n_kv,
+                                  uint32_t n_head, uint32_t n_head_kv, uint32_t d_head, uint32_t r0, uint32_t r1,
+                                  uint32_t out_ld, int rows, float thr);
 /* dst[dst_off + i] = f16(src[i]) for i < n (KV append: dst_off = first slot * row elements). */
 vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t dst_off, uint32_t n);
 /* KV compaction in place: rows keep[0..n_keep) (int32, strictly increasing) of `rows` (row_bytes
@@ -250,6 +262,11 @@ vlkv_status vk_op_kv_compact(struct vk_device *d, struct vk_ref rows, struct vk_
  * pairs, non-empty; F16 rows are averaged in f32 and rounded once). scratch >= n_out rows. */
 vlkv_status vk_op_kv_merge(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref rows, struct vk_ref seg,
                            struct vk_ref scratch, uint32_t row_elems, uint32_t n_out);
+/* General merge in place: slot i becomes the mean of the rows list[off[i] .. off[i+1]) with
+ * off = idx[0 .. n_out] and list = idx[list0 ..] (int32; a row may appear several times and
+ * counts each time). scratch >= n_out rows. */
+vlkv_status vk_op_kv_merge_list(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref rows, struct vk_ref idx,
+                                struct vk_ref scratch, uint32_t row_elems, uint32_t n_out, uint32_t list0);
 /* FIFO eviction: remove slot idx of len slots, later slots shift left by one. */
 vlkv_status vk_op_kv_remove(struct vk_device *d, struct vk_ref rows, struct vk_ref scratch, uint32_t row_bytes,
                             uint32_t idx, uint32_t len);

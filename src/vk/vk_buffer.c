@@ -63,6 +63,8 @@ vlkv_status vk_buffer_create(struct vk_device *d, size_t size, enum vk_mem_kind 
         VLKV_CHECK(r == VK_SUCCESS, VLKV_ERR_BACKEND, "vulkan: vkMapMemory failed (%d)", (int)r);
     }
     b->size = size;
+    d->bytes_alloc += size;
+    if (d->bytes_alloc > d->bytes_peak) d->bytes_peak = d->bytes_alloc;
     return VLKV_OK;
 fail:
     vk_buffer_destroy(d, b);
@@ -71,6 +73,7 @@ fail:
 
 void vk_buffer_destroy(struct vk_device *d, struct vk_buffer *b) {
     if (!b) return;
+    if (b->size && d->bytes_alloc >= b->size) d->bytes_alloc -= b->size;   /* size is set only on success */
     if (b->buf) vkDestroyBuffer(d->dev, b->buf, NULL);
     if (b->mem) vkFreeMemory(d->dev, b->mem, NULL);
     memset(b, 0, sizeof *b);

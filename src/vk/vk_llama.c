@@ -48,6 +48,7 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
     g->n_ctx = n_ctx;
     g->n_batch = n_batch;
     g->kv_type = kv_type;
+    g->hs_rows = -1;
     VLKV_CHECK(kv_type == VLKV_TYPE_F16 || kv_type == VLKV_TYPE_F32, VLKV_ERR_INVALID_ARG,
                "vulkan: KV type must be F16 or F32");
     VLKV_CHECK(n_ctx > 0 && n_batch > 0 && n_batch <= n_ctx, VLKV_ERR_INVALID_ARG,
@@ -108,7 +109,7 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
     g->colsum_stride = (uint32_t)VLKV_ALIGN_UP((size_t)n_ctx, 64);   /* 256 B: the largest offset alignment */
     VLKV_TRY(upload(dev, &g->colsum, NULL, (size_t)hp->n_layer * g->colsum_stride * 4));
     VLKV_TRY(upload(dev, &g->logits, NULL, nb * V * 4));
-    VLKV_TRY(upload(dev, &g->idx, NULL, (size_t)n_ctx * 2 * 4));
+    VLKV_TRY(upload(dev, &g->idx, NULL, ((size_t)n_ctx * 4 + 4) * 4));   /* merge lists: off + keep + sources */
     VLKV_TRY(upload(dev, &g->kv_scratch, NULL, (size_t)n_ctx * KD * es));
     g->up_size = nb * 4 * 2 + nb * E * 4;
     g->down_size = VLKV_MAX(nb * V * 4, (size_t)hp->n_layer * g->colsum_stride * 4);
@@ -138,15 +139,53 @@ void vk_llama_free(struct vk_llama *g) {
         }
         free(g->layers);
     }
+    free(g->hs_nkv);
     struct vk_buffer *bs[] = {&g->x, &g->xb, &g->xb2, &g->q, &g->k, &g->v, &g->att, &g->hb, &g->hb2,
                               &g->ids, &g->pos, &g->scores, &g->stats, &g->per_head, &g->colsum, &g->logits,
-                              &g->up_host, &g->down_host, &g->idx, &g->kv_scratch};
+                              &g->up_host, &g->down_host, &g->idx, &g->kv_scratch, &g->hs, &g->hs_host};
     for (size_t i = 0; i < VLKV_ARRAY_LEN(bs); i++) vk_buffer_destroy(d, bs[i]);
     memset(g, 0, sizeof *g);
 }
 
 void vk_llama_kv_clear(struct vk_llama *g) {
     for (int32_t il = 0; il < g->m->hp.n_layer; il++) g->layers[il].len = 0;
+}
+
+/* the per-head statistics of layer il (forward_ex), recorded right after its attention */
+static vlkv_status head_stats(struct vk_llama *g, const struct vk_llama_head_req *r, int32_t il, uint32_t n,
+                              uint32_t n_kv) {
+    vlkv_status st = VLKV_OK;
+    const struct vlkv_llama_hparams *hp = &g->m->hp;
+    struct vk_device *d = g->dev;
+    const struct vk_llama_layer *G = &g->layers[il];
+    const enum vlkv_type kt = (enum vlkv_type)g->kv_type;
+    const uint32_t H = (uint32_t)hp->n_head, HKV = (uint32_t)hp->n_head_kv, D = (uint32_t)hp->d_head;
+    const size_t base = (size_t)il * g->hs_layer, blk = g->hs_off_post, hb = (size_t)H * n_kv * 4;
+    const struct vk_ref none = {NULL, 0, 0};
+    if (r->sum_r1 > r->sum_r0) {
+        VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
+                                       vk_ref_at(&g->hs, base, blk), none, n, n_kv, H, HKV, D, (uint32_t)r->sum_r0,
+                                       (uint32_t)r->sum_r1, n_kv, 0, 0.0f));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, base, 0), vk_ref_at(&g->hs, base, 0), hb));
+    }
+    if (r->post_r1 > r->post_r0) {
+        const size_t po = base + g->hs_off_post, co = base + g->hs_off_cnt;
+        VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
+                                       vk_ref_at(&g->hs, po, blk), r->count ? vk_ref_at(&g->hs, co, blk) : none, n,
+                                       n_kv, H, HKV, D, (uint32_t)r->post_r0, (uint32_t)r->post_r1, n_kv, 0, r->thr));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, po, 0), vk_ref_at(&g->hs, po, 0), hb));
+        if (r->count) VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, co, 0), vk_ref_at(&g->hs, co, 0), hb));
+    }
+    if (r->rows_r1 > r->rows_r0) {
+        const size_t ro = base + g->hs_off_rows, nr = (size_t)(r->rows_r1 - r->rows_r0);
+        VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
+                                       vk_ref_at(&g->hs, ro, nr * blk), none, n, n_kv, H, HKV, D,
+                                       (uint32_t)r->rows_r0, (uint32_t)r->rows_r1, n_kv, 1, 0.0f));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, ro, 0), vk_ref_at(&g->hs, ro, 0), nr * hb));
+    }
+    g->hs_nkv[il] = (int32_t)n_kv;
+fail:
+    return st;
 }
 
 static vlkv_status matmul(struct vk_llama *g, const struct vk_weight *W, const struct vk_buffer *bias,
@@ -158,8 +197,55 @@ fail:
     return st;
 }
 
+vlkv_status vk_llama_stats_reserve(struct vk_llama *g, int32_t max_rows) {
+    vlkv_status st = VLKV_OK;
+    const struct vlkv_llama_hparams *hp = &g->m->hp;
+    if (g->hs_rows >= max_rows) return VLKV_OK;
+    vk_buffer_destroy(g->dev, &g->hs);
+    vk_buffer_destroy(g->dev, &g->hs_host);
+    free(g->hs_nkv);
+    g->hs_nkv = calloc((size_t)hp->n_layer, sizeof *g->hs_nkv);
+    VLKV_CHECK(g->hs_nkv, VLKV_ERR_OOM, "vulkan: out of memory");
+    const size_t A = 256;   /* >= every device's storage-buffer offset alignment */
+    const size_t blk = VLKV_ALIGN_UP((size_t)hp->n_head * (size_t)g->n_ctx * 4, A);
+    g->hs_off_post = blk;
+    g->hs_off_cnt = 2 * blk;
+    g->hs_off_rows = 3 * blk;
+    g->hs_layer = 3 * blk + (size_t)max_rows * blk;
+    VLKV_TRY(upload(g->dev, &g->hs, NULL, (size_t)hp->n_layer * g->hs_layer));
+    VLKV_TRY(vk_buffer_create(g->dev, (size_t)hp->n_layer * g->hs_layer, VK_MEM_HOST, &g->hs_host));
+    g->hs_rows = max_rows;
+    return VLKV_OK;
+fail:
+    g->hs_rows = -1;
+    return st;
+}
+
+int32_t vk_llama_head_nkv(const struct vk_llama *g, int32_t il) { return g->hs_nkv ? g->hs_nkv[il] : 0; }
+static const uint8_t *hs_at(const struct vk_llama *g, int32_t il, size_t off) {
+    return (const uint8_t *)g->hs_host.mapped + (size_t)il * g->hs_layer + off;
+}
+const float *vk_llama_head_sum(const struct vk_llama *g, int32_t il) { return (const float *)(const void *)hs_at(g, il, 0); }
+const float *vk_llama_head_post(const struct vk_llama *g, int32_t il) {
+    return (const float *)(const void *)hs_at(g, il, g->hs_off_post);
+}
+const uint32_t *vk_llama_head_cnt(const struct vk_llama *g, int32_t il) {
+    return (const uint32_t *)(const void *)hs_at(g, il, g->hs_off_cnt);
+}
+const float *vk_llama_head_rows(const struct vk_llama *g, int32_t il) {
+    return (const float *)(const void *)hs_at(g, il, g->hs_off_rows);
+}
+
 vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *batch,
                              const struct vk_llama_stats_req *stats, float *logits, int all_logits) {
+    return vk_llama_forward_ex(g, batch, stats, NULL, logits, all_logits);
+}
+
+static int range_bad(int32_t r0, int32_t r1, int32_t n) { return r0 < 0 || r0 > r1 || r1 > n; }
+
+vlkv_status vk_llama_forward_ex(struct vk_llama *g, const struct vlkv_llama_batch *batch,
+                                const struct vk_llama_stats_req *stats, const struct vk_llama_head_req *head,
+                                float *logits, int all_logits) {
     const struct vlkv_model *m = g->m;
     const struct vlkv_llama_hparams *hp = &m->hp;
     struct vk_device *d = g->dev;
@@ -178,6 +264,15 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
     if (stats && (stats->r0 < 0 || stats->r0 > stats->r1 || stats->r1 > n || !stats->out))
         return vlkv_error(VLKV_ERR_INVALID_ARG, "llama: statistics rows [%d, %d) of a batch of %d", stats->r0,
                           stats->r1, n);
+    if (head) {
+        if (g->hs_rows < 0) return vlkv_error(VLKV_ERR_INVALID_ARG, "llama: statistics buffers were not reserved");
+        if (range_bad(head->sum_r0, head->sum_r1, n) || range_bad(head->post_r0, head->post_r1, n) ||
+            range_bad(head->rows_r0, head->rows_r1, n) || head->rows_r1 - head->rows_r0 > g->hs_rows)
+            return vlkv_error(VLKV_ERR_INVALID_ARG,
+                              "llama: statistics rows [%d,%d) [%d,%d) [%d,%d) of a batch of %d (%d rows reserved)",
+                              head->sum_r0, head->sum_r1, head->post_r0, head->post_r1, head->rows_r0, head->rows_r1,
+                              n, g->hs_rows);
+    }
     if (!batch->embd)
         for (int32_t t = 0; t < n; t++)
             if (batch->tokens[t] < 0 || batch->tokens[t] >= hp->n_vocab)
@@ -231,6 +326,7 @@ vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *
                                       (uint32_t)hp->n_head, (uint32_t)hp->n_head_kv, (uint32_t)hp->d_head,
                                       (uint32_t)stats->r0, (uint32_t)stats->r1));
         }
+        if (head) VLKV_TRY(head_stats(g, head, il, (uint32_t)n, n_kv));
         VLKV_TRY(matmul(g, &G->wo, &G->bo, &g->att, &g->xb2, n));
         VLKV_TRY(vk_op_add(d, vk_ref_of(&g->x), vk_ref_of(&g->xb2), (uint32_t)n * E));
 
@@ -289,7 +385,7 @@ fail:
 /* ---- KV rewriting ---- */
 
 static vlkv_status run_idx(struct vk_llama *g, const int32_t *idx, size_t n_int) {
-    if (n_int > (size_t)g->n_ctx * 2) return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: index list too long");
+    if (n_int > (size_t)g->n_ctx * 4 + 4) return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: index list too long");
     return vk_buffer_write(g->dev, &g->idx, 0, idx, n_int * 4);
 }
 
@@ -394,6 +490,55 @@ fail:
     vk_cancel(g->dev);
     free(p);
     free(md);
+    return st;
+}
+
+vlkv_status vk_llama_kv_merge_src(struct vk_llama *g, int32_t il, const int32_t *keep, int32_t n_keep,
+                                  const int32_t *src_off, const int32_t *src) {
+    vlkv_status st = VLKV_OK;
+    int32_t *list = NULL;
+    VLKV_CHECK(il >= 0 && il < g->m->hp.n_layer, VLKV_ERR_INVALID_ARG, "vulkan: layer %d", il);
+    struct vk_llama_layer *G = &g->layers[il];
+    VLKV_CHECK(n_keep >= 0 && n_keep <= G->len, VLKV_ERR_INVALID_ARG, "vulkan: merge into %d of %d slots", n_keep,
+               G->len);
+    const int32_t n_src = n_keep > 0 ? src_off[n_keep] : 0;
+    const size_t n_int = (size_t)n_keep + 1 + (size_t)n_keep + (size_t)VLKV_MAX(n_src, 0);
+    VLKV_CHECK(src_off[0] == 0 && n_int <= (size_t)g->n_ctx * 4 + 4, VLKV_ERR_INVALID_ARG,
+               "vulkan: merge of %d slots from %d sources does not fit the index buffer", n_keep, n_src);
+    list = malloc(n_int * sizeof *list);
+    VLKV_CHECK(list, VLKV_ERR_OOM, "vulkan: out of memory");
+    /* off[i] | list: keep[i] then its sources */
+    const int32_t list0 = n_keep + 1;
+    int32_t w = 0;
+    for (int32_t i = 0; i < n_keep; i++) {
+        VLKV_CHECK(keep[i] >= 0 && keep[i] < G->len && (i == 0 || keep[i] > keep[i - 1]) &&
+                       src_off[i + 1] >= src_off[i],
+                   VLKV_ERR_INVALID_ARG, "vulkan: merge keep list must be strictly increasing slots < %d", G->len);
+        list[i] = w;
+        list[list0 + w++] = keep[i];
+        for (int32_t s = src_off[i]; s < src_off[i + 1]; s++) {
+            VLKV_CHECK(src[s] >= 0 && src[s] < G->len, VLKV_ERR_INVALID_ARG, "vulkan: merge source %d of %d slots",
+                       src[s], G->len);
+            list[list0 + w++] = src[s];
+        }
+    }
+    list[n_keep] = w;
+    const uint32_t row_elems = (uint32_t)(g->m->hp.n_head_kv * g->m->hp.d_head);
+    VLKV_TRY(run_idx(g, list, (size_t)(list0 + w)));
+    VLKV_TRY(vk_begin(g->dev));
+    VLKV_TRY(vk_op_kv_merge_list(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->k), vk_ref_of(&g->idx),
+                                 vk_ref_of(&g->kv_scratch), row_elems, (uint32_t)n_keep, (uint32_t)list0));
+    VLKV_TRY(vk_op_kv_merge_list(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->v), vk_ref_of(&g->idx),
+                                 vk_ref_of(&g->kv_scratch), row_elems, (uint32_t)n_keep, (uint32_t)list0));
+    VLKV_TRY(vk_submit(g->dev));
+    for (int32_t i = 0; i < n_keep; i++) {
+        G->pos[i] = G->pos[keep[i]];
+        G->mod[i] = G->mod[keep[i]];
+    }
+    G->len = n_keep;
+fail:
+    vk_cancel(g->dev);
+    free(list);
     return st;
 }
 

@@ -44,6 +44,14 @@ struct vk_llama {
     struct vk_buffer idx;                  /* int32 [2*n_ctx] keep lists / merge segments */
     struct vk_buffer kv_scratch;           /* one layer's K (or V) for compaction / merging */
     size_t   up_size, down_size;
+    /* per-head statistics for the KV policies (vk_llama_stats_reserve): one block per layer of
+     * sums [n_head][n_ctx] | post sums [n_head][n_ctx] | counts [n_head][n_ctx] (uint32) |
+     * probability rows [hs_rows][n_head][n_ctx]; the used part of each is packed with row stride
+     * n_kv (the layer's slots after the append) and read back into hs_host at the same offsets. */
+    int32_t  hs_rows;                      /* -1: not reserved */
+    size_t   hs_layer, hs_off_post, hs_off_cnt, hs_off_rows;
+    struct vk_buffer hs, hs_host;
+    int32_t *hs_nkv;                       /* [n_layer] slots covered by the last forward's statistics */
 };
 
 /* Upload the model's weights and allocate the device KV cache (n_ctx slots per layer) and the
@@ -69,6 +77,29 @@ struct vk_llama_stats_req {
 vlkv_status vk_llama_forward(struct vk_llama *g, const struct vlkv_llama_batch *batch,
                              const struct vk_llama_stats_req *stats, float *logits, int all_logits);
 
+/* Per-head statistics of one batch, reduced on the device per layer and read back with the logits
+ * (what the KV policies' observers gather on the CPU, kv_stats.h). Row ranges index the batch;
+ * empty ranges request nothing. Needs vk_llama_stats_reserve(). */
+struct vk_llama_head_req {
+    int32_t sum_r0, sum_r1;     /* column sums over these query rows, per head -> vk_llama_head_sum */
+    int32_t post_r0, post_r1;   /* the same -> vk_llama_head_post, + counts if count != 0 */
+    int     count;              /* per (head, slot): rows with p < thr * row max -> vk_llama_head_cnt */
+    float   thr;
+    int32_t rows_r0, rows_r1;   /* the probability rows themselves (<= the reserved count) */
+};
+/* Allocate the statistics buffers for up to max_rows probability rows per layer and batch. */
+vlkv_status vk_llama_stats_reserve(struct vk_llama *g, int32_t max_rows);
+vlkv_status vk_llama_forward_ex(struct vk_llama *g, const struct vlkv_llama_batch *batch,
+                                const struct vk_llama_stats_req *stats, const struct vk_llama_head_req *head,
+                                float *logits, int all_logits);
+/* Results of the last forward_ex for layer il (host memory, valid until the next forward):
+ * sums/post/cnt [n_head][n], rows [r][n_head][n] with n = vk_llama_head_nkv(g, il). */
+int32_t         vk_llama_head_nkv(const struct vk_llama *g, int32_t il);
+const float    *vk_llama_head_sum(const struct vk_llama *g, int32_t il);
+const float    *vk_llama_head_post(const struct vk_llama *g, int32_t il);
+const uint32_t *vk_llama_head_cnt(const struct vk_llama *g, int32_t il);
+const float    *vk_llama_head_rows(const struct vk_llama *g, int32_t il);
+
 /* KV rewriting on the device, with the same contracts as kv_cache.h's vlkv_kv_compact /
  * vlkv_kv_remove. merge: slot i of the result (i < n_out) is the mean of old slots
  * [seg[2i], seg[2i+1]) and takes old slot anchor[i]'s position and modality. */
@@ -80,6 +111,10 @@ vlkv_status vk_llama_kv_merge(struct vk_llama *g, int32_t il, const int32_t *seg
                               int32_t n_out);
 /* kv_cache.h's vlkv_kv_merge_runs contract: output i = mean of slots [run_b[i], run_e[i]) with the
  * pos/mod of anchor[i]; runs disjoint and increasing, slots outside every run dropped. */
+/* kv_cache.h's vlkv_kv_merge contract (src_off != NULL): output i = mean of slot keep[i] and the
+ * sources src[src_off[i] .. src_off[i+1]) (listed twice counts twice), pos/mod of keep[i]. */
+vlkv_status vk_llama_kv_merge_src(struct vk_llama *g, int32_t il, const int32_t *keep, int32_t n_keep,
+                                  const int32_t *src_off, const int32_t *src);
 vlkv_status vk_llama_kv_merge_runs(struct vk_llama *g, int32_t il, const int32_t *anchor, const int32_t *run_b,
                                    const int32_t *run_e, int32_t n_out);
 

@@ -199,14 +199,32 @@ vlkv_status vk_op_attn_stats(struct vk_device *d, enum vlkv_type kv_type, struct
     vlkv_status st = check_attn(kv_type, n_q, n_kv, n_head, n_head_kv, d_head);
     if (st != VLKV_OK) return st;
     if (r0 > r1 || r1 > n_q) return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: attn_stats rows [%u, %u) of %u", r0, r1, n_q);
-    struct vk_ref refs[4] = {q, k, stats, per_head};
-    struct vk_pc_attn_stats pc = {n_q, n_kv, n_head, n_head_kv, d_head, r0, r1, 1.0f / sqrtf((float)d_head)};
-    st = vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_ATTN_STATS_F16 : VK_PIPE_ATTN_STATS_F32, refs, 4, &pc,
+    struct vk_ref refs[5] = {q, k, stats, per_head, per_head};
+    struct vk_pc_attn_stats pc = {n_q, n_kv, n_head, n_head_kv, d_head, r0, r1, 1.0f / sqrtf((float)d_head),
+                                  n_kv, 0, 0, 0.0f};
+    st = vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_ATTN_STATS_F16 : VK_PIPE_ATTN_STATS_F32, refs, 5, &pc,
                      div_up(n_kv, 64), n_head, 1);
     if (st != VLKV_OK) return st;
     struct vk_ref refs2[2] = {per_head, col};
     struct vk_pc_colsum pc2 = {n_head, n_kv, 1.0f / (float)n_head, 0};
     return vk_dispatch(d, VK_PIPE_COLSUM, refs2, 2, &pc2, div_up(n_kv, 64), 1, 1);
+}
+
+vlkv_status vk_op_attn_head_stats(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref q, struct vk_ref k,
+                                  struct vk_ref stats, struct vk_ref out, struct vk_ref cnt, uint32_t n_q, uint32_t n_kv,
+                                  uint32_t n_head, uint32_t n_head_kv, uint32_t d_head, uint32_t r0, uint32_t r1,
+                                  uint32_t out_ld, int rows, float thr) {
+    vlkv_status st = check_attn(kv_type, n_q, n_kv, n_head, n_head_kv, d_head);
+    if (st != VLKV_OK) return st;
+    if (r0 > r1 || r1 > n_q || out_ld < n_kv)
+        return vlkv_error(VLKV_ERR_INVALID_ARG, "vulkan: attn_stats rows [%u, %u) of %u, out_ld %u < %u slots", r0, r1,
+                          n_q, out_ld, n_kv);
+    const uint32_t count = !rows && cnt.b != NULL;
+    struct vk_ref refs[5] = {q, k, stats, out, count ? cnt : out};
+    struct vk_pc_attn_stats pc = {n_q, n_kv, n_head, n_head_kv, d_head, r0, r1, 1.0f / sqrtf((float)d_head),
+                                  out_ld, rows ? 1u : 0u, count, thr};
+    return vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_ATTN_STATS_F16 : VK_PIPE_ATTN_STATS_F32, refs, 5, &pc,
+                       div_up(n_kv, 64), n_head, 1);
 }
 
 vlkv_status vk_op_cpy_f32_f16(struct vk_device *d, struct vk_ref src, struct vk_ref dst, uint32_t dst_off, uint32_t n) {
@@ -240,6 +258,21 @@ vlkv_status vk_op_kv_merge(struct vk_device *d, enum vlkv_type kv_type, struct v
     struct vk_pc_kv_merge pc = {row_elems, n_out, 0, 0};
     VLKV_TRY(vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_KV_MERGE_F16 : VK_PIPE_KV_MERGE_F32, refs, 3, &pc,
                          div_up(row_elems, 64), n_out, 1));
+    VLKV_TRY(vk_copy(d, rows, scratch, (size_t)row_elems * n_out * (kv_type == VLKV_TYPE_F16 ? 2 : 4)));
+fail:
+    return st;
+}
+
+vlkv_status vk_op_kv_merge_list(struct vk_device *d, enum vlkv_type kv_type, struct vk_ref rows, struct vk_ref idx,
+                                struct vk_ref scratch, uint32_t row_elems, uint32_t n_out, uint32_t list0) {
+    vlkv_status st = VLKV_OK;
+    if (kv_type != VLKV_TYPE_F16 && kv_type != VLKV_TYPE_F32)
+        return vlkv_error(VLKV_ERR_UNSUPPORTED, "vulkan: K/V must be F16 or F32");
+    if (n_out == 0) return VLKV_OK;
+    struct vk_ref refs[3] = {rows, idx, scratch};
+    struct vk_pc_kv_merge_list pc = {row_elems, n_out, list0, 0};
+    VLKV_TRY(vk_dispatch(d, kv_type == VLKV_TYPE_F16 ? VK_PIPE_KV_MERGE_LIST_F16 : VK_PIPE_KV_MERGE_LIST_F32, refs, 3,
+                         &pc, div_up(row_elems, 64), n_out, 1));
     VLKV_TRY(vk_copy(d, rows, scratch, (size_t)row_elems * n_out * (kv_type == VLKV_TYPE_F16 ? 2 : 4)));
 fail:
     return st;

@@ -42,12 +42,14 @@ static const struct pipe_desc pipe_descs[VK_PIPE_COUNT] = {
     [VK_PIPE_GELU_QUICK] = {"eltwise", 3, sizeof(struct vk_pc_eltwise), 256, 1, 4},
     [VK_PIPE_ATTN_F16] = {"attention_f16", 6, sizeof(struct vk_pc_attention), 64, 1, 0},
     [VK_PIPE_ATTN_F32] = {"attention_f32", 6, sizeof(struct vk_pc_attention), 64, 1, 0},
-    [VK_PIPE_ATTN_STATS_F16] = {"attn_stats_f16", 4, sizeof(struct vk_pc_attn_stats), 64, 1, 0},
-    [VK_PIPE_ATTN_STATS_F32] = {"attn_stats_f32", 4, sizeof(struct vk_pc_attn_stats), 64, 1, 0},
+    [VK_PIPE_ATTN_STATS_F16] = {"attn_stats_f16", 5, sizeof(struct vk_pc_attn_stats), 64, 1, 0},
+    [VK_PIPE_ATTN_STATS_F32] = {"attn_stats_f32", 5, sizeof(struct vk_pc_attn_stats), 64, 1, 0},
     [VK_PIPE_COLSUM] = {"colsum", 2, sizeof(struct vk_pc_colsum), 64, 1, 0},
     [VK_PIPE_KV_GATHER] = {"kv_gather", 3, sizeof(struct vk_pc_kv_gather), 64, 1, 0},
     [VK_PIPE_KV_MERGE_F16] = {"kv_merge_f16", 3, sizeof(struct vk_pc_kv_merge), 64, 1, 0},
     [VK_PIPE_KV_MERGE_F32] = {"kv_merge_f32", 3, sizeof(struct vk_pc_kv_merge), 64, 1, 0},
+    [VK_PIPE_KV_MERGE_LIST_F16] = {"kv_merge_list_f16", 3, sizeof(struct vk_pc_kv_merge_list), 64, 1, 0},
+    [VK_PIPE_KV_MERGE_LIST_F32] = {"kv_merge_list_f32", 3, sizeof(struct vk_pc_kv_merge_list), 64, 1, 0},
     [VK_PIPE_CPY_F32_F16] = {"cpy_f32_f16", 2, sizeof(struct vk_pc_cpy), 256, 1, 0},
 };
 

@@ -66,13 +66,17 @@ struct vk_pc_attention {
 };
 _Static_assert(sizeof(struct vk_pc_attention) == 48, "attention push constants");
 
-/* attn_stats.comp: out[h][j] = sum_{i in [r0,r1), visible} exp(scale q_ih.k_j - lse_ih). */
+/* attn_stats.comp: mode 0: out[h*out_ld + j] = sum_{i in [r0,r1), visible} exp(scale q_ih.k_j - lse_ih)
+ * (+ cnt[h*out_ld + j] = rows with exp(scale q_ih.k_j - max_ih) < thr when count != 0);
+ * mode 1: out[((i-r0)*n_head + h)*out_ld + j] = the probability itself (0 where not visible). */
 struct vk_pc_attn_stats {
     uint32_t n_q, n_kv, n_head, n_head_kv;
     uint32_t d_head, r0, r1;
     float    scale;
+    uint32_t out_ld, mode, count;
+    float    thr;
 };
-_Static_assert(sizeof(struct vk_pc_attn_stats) == 32, "attn_stats push constants");
+_Static_assert(sizeof(struct vk_pc_attn_stats) == 48, "attn_stats push constants");
 
 /* colsum.comp: out[j] = mul * sum_r in[r][j]. */
 struct vk_pc_colsum {
@@ -93,6 +97,12 @@ struct vk_pc_kv_merge {
     uint32_t row_elems, n_out, pad0, pad1;
 };
 _Static_assert(sizeof(struct vk_pc_kv_merge) == 16, "kv_merge push constants");
+
+/* kv_merge_list.comp: dst[i] = mean(src[list[off[i] .. off[i+1])]), off = idx[0..n_out], list = idx[list0..]. */
+struct vk_pc_kv_merge_list {
+    uint32_t row_elems, n_out, list0, pad0;
+};
+_Static_assert(sizeof(struct vk_pc_kv_merge_list) == 16, "kv_merge_list push constants");
 
 /* cpy_f32_f16.comp: dst[dst_off + i] = f16(src[i]). */
 struct vk_pc_cpy {
