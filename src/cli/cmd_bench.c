@@ -14,6 +14,7 @@
 
 #include "args.h"
 #include "cli.h"
+#include "context.h"
 #include "gguf.h"
 #include "internal.h"
 #include "perfprobe.h"
@@ -93,12 +94,17 @@ static void usage(FILE *f) {
             "  -t N            threads (default: physical cores)\n"
             "  -o md|jsonl     output format (default md)\n"
             "  --no-probe      skip the bandwidth / sgemm probes\n"
-            "  --bw-mb N       bandwidth probe buffer in MiB (default 1024)\n");
+            "  --bw-mb N       bandwidth probe buffer in MiB (default 1024)\n"
+            "  --backend cpu|vulkan --device N   where the decoder runs (vulkan: device name and memory\n"
+            "                  are printed; the CPU probes' limits do not apply: n/a)\n");
 }
 
 int cmd_bench(int argc, char **argv) {
     const char *models[MAX_MODELS];
     int n_models = 0, n_pp = 512, n_tg = 128, reps = 5, n_threads = 0, jsonl = 0, probe = 1, bw_mb = 1024;
+    int backend = VLKV_BACKEND_CPU, device = -1;
+    char dev_notes[MAX_MODELS][320];   /* per model: the device and its memory (md output, after the table) */
+    memset(dev_notes, 0, sizeof dev_notes);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -131,6 +137,14 @@ int cmd_bench(int argc, char **argv) {
             if (cli_parse_int(a, v, 1, 1024, &n_threads)) return 2;
         } else if (!strcmp(a, "--bw-mb")) {
             if (cli_parse_int(a, v, 16, 1 << 16, &bw_mb)) return 2;
+        } else if (!strcmp(a, "--backend")) {
+            if (!strcmp(v, "cpu") || !strcmp(v, "vulkan")) backend = !strcmp(v, "cpu") ? VLKV_BACKEND_CPU : VLKV_BACKEND_VULKAN;
+            else {
+                fprintf(stderr, "vlkv bench: --backend: expected cpu or vulkan, got '%s'\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--device")) {
+            if (cli_parse_int(a, v, 0, 64, &device)) return 2;
         } else if (!strcmp(a, "-o")) {
             if (!strcmp(v, "jsonl")) jsonl = 1;
             else if (!strcmp(v, "md")) jsonl = 0;
@@ -187,11 +201,15 @@ int cmd_bench(int argc, char **argv) {
         cp.n_threads = n_threads;
         cp.n_ctx = VLKV_MAX(n_pp, n_tg) + 8;
         cp.n_batch = n_pp > 0 ? n_pp : 512;
+        cp.backend = (vlkv_backend)backend;
+        cp.device = device;
         if (vlkv_context_init(model, &cp, &ctx) != VLKV_OK) {
             fprintf(stderr, "vlkv bench: %s\n", vlkv_last_error());
             rc = 1;
             goto next;
         }
+        const char *dev_name = "";
+        const int on_dev = vlkv_context_device(ctx, &dev_name, NULL, NULL);
         if (probe && n_pp > 0 && sgemm == 0) {
             /* the prefill GEMM shape of this model: tokens x n_embd -> n_embd */
             int e = vlkv_model_n_embd(model);
@@ -242,28 +260,39 @@ int cmd_bench(int argc, char **argv) {
             const char *unit;
             if (test == 0) {
                 achieved = 2.0 * mf.mm_params * mean / 1e9;   /* GFLOP/s */
-                limit = sgemm;
+                limit = on_dev ? 0 : sgemm;
                 unit = "GFLOP/s";
             } else {
                 achieved = mf.tok_bytes * mean / 1e9;         /* GB/s */
-                limit = bw;
+                limit = on_dev ? 0 : bw;
                 unit = "GB/s";
             }
             if (jsonl) {
                 printf("{\"commit\":\"%s\",\"model\":\"%s\",\"types\":\"%s\",\"size_bytes\":%.0f,\"params\":%.0f,"
-                       "\"threads\":%d,\"isa\":\"%s\",\"blas\":\"%s\",\"backend\":\"cpu\",\"test\":\"%s\","
+                       "\"threads\":%d,\"isa\":\"%s\",\"blas\":\"%s\",\"backend\":\"%s\",\"test\":\"%s\","
                        "\"n_tokens\":%d,\"reps\":%d,\"ts_mean\":%.4f,\"ts_sd\":%.4f,\"achieved\":%.3f,"
                        "\"limit\":%.3f,\"unit\":\"%s\",\"fraction\":%.4f}\n",
                        VLKV_COMMIT, basename_of(models[mi]), mf.types, mf.bytes, mf.params, n_threads, isa, blas,
-                       tname, n, reps, mean, sd, achieved, limit, unit, limit > 0 ? achieved / limit : 0.0);
+                       on_dev ? "vulkan" : "cpu", tname, n, reps, mean, sd, achieved, limit, unit, limit > 0 ? achieved / limit : 0.0);
             } else {
                 char vs[96] = "n/a";
                 if (limit > 0)
                     snprintf(vs, sizeof vs, "%.1f of %.1f %s = %.0f%%", achieved, limit, unit, 100 * achieved / limit);
                 printf("| %s | %s | %.2f | %.3f | %d | %s | %s | %s | %.2f ± %.2f | %s |\n", basename_of(models[mi]),
-                       mf.types, mf.bytes / (1 << 30), mf.params / 1e9, n_threads, isa, blas, tname, mean, sd, vs);
+                       mf.types, mf.bytes / (1 << 30), mf.params / 1e9, n_threads, on_dev ? "vulkan" : isa, blas, tname,
+                       mean, sd, vs);
             }
             fflush(stdout);
+        }
+        if (on_dev) {
+            uint64_t now = 0, peak = 0;
+            vlkv_context_device(ctx, NULL, &now, &peak);
+            if (jsonl)
+                printf("{\"model\":\"%s\",\"device\":\"%s\",\"device_bytes\":%llu,\"device_peak_bytes\":%llu}\n",
+                       basename_of(models[mi]), dev_name, (unsigned long long)now, (unsigned long long)peak);
+            else
+                snprintf(dev_notes[mi], sizeof dev_notes[mi], "%s: Vulkan device %s, device memory %.1f MiB (peak %.1f MiB)",
+                         basename_of(models[mi]), dev_name, (double)now / (1 << 20), (double)peak / (1 << 20));
         }
     next:
         free(toks);
@@ -271,6 +300,8 @@ int cmd_bench(int argc, char **argv) {
         vlkv_context_free(ctx);
         vlkv_model_free(model);
     }
+    for (int mi = 0; mi < n_models && !jsonl; mi++)
+        if (dev_notes[mi][0]) printf("%s%s\n", mi == 0 ? "\n" : "", dev_notes[mi]);
     if (!jsonl && probe)
         printf("\nprobes (same run, %d threads): read bandwidth %.2f GB/s; OpenBLAS sgemm %.1f GFLOP/s; commit %s\n",
                n_threads, bw, sgemm, VLKV_COMMIT);
