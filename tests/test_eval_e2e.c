@@ -112,6 +112,54 @@ int main(void) {
     while (f && fgets(line, sizeof line, f)) reused |= strstr(line, "3 references from") != NULL;
     if (f) fclose(f);
     CHECK_MSG(reused, "references were not reused from the cache");
+
+    /* PrefixKV calibration in the loop: calibrate on 3 other sample lines (disjoint), then the
+     * prefixkv row reports the per-layer ratios it used; they average to the budget */
+    const char *cal = SRC "/models/samples/.e2e_calib.jsonl";
+    snprintf(cmd, sizeof cmd, "sed -n 4,6p '%s' > '%s'", samples, cal);
+    CHECK(system(cmd) == 0);
+    remove("e2e3.prefixkv.json");
+    snprintf(cmd, sizeof cmd,
+             "timeout 600 '%s' eval -m '%s' --mmproj '%s' --data '%s' -n 24 -t 2 --policies prefixkv --budgets 0.2 "
+             "--calib '%s' --calib-out e2e3.prefixkv.json --out e2e3.jsonl --ref-cache e2e.refs.jsonl 2>e2e3.err",
+             bin, llm, mm, data, cal);
+    st = system(cmd);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "eval --calib failed (status %d); see e2e3.err", st);
+    f = fopen("e2e3.jsonl", "rb");
+    int got_ratios = 0;
+    if (f && fgets(line, sizeof line, f)) {
+        struct json *j = vlkv_json_parse(line, strlen(line), NULL, 0);
+        const struct json *src = vlkv_json_get(j, "prefixkv_source"), *ra = vlkv_json_get(j, "prefixkv_ratios");
+        CHECK_MSG(src && src->type == JSON_STR && !strcmp(src->str, "calibration"), "prefixkv row not calibrated");
+        if (ra && ra->type == JSON_ARR) {
+            double sum = 0;
+            int n = 0;
+            for (const struct json *e = ra->child; e; e = e->next, n++) {
+                CHECK(e->num > 0 && e->num <= 1);
+                sum += e->num;
+            }
+            CHECK_MSG(n == 6, "%d per-layer ratios, model has 6 layers", n);
+            CHECK_MSG(n > 0 && fabs(sum / n - 0.2) < 0.03, "ratios average %.3f, budget 0.2", n ? sum / n : 0);
+            got_ratios = n == 6;
+        }
+        vlkv_json_free(j);
+    }
+    if (f) fclose(f);
+    CHECK_MSG(got_ratios, "no per-layer ratios in e2e3.jsonl");
+    CHECK(file_exists("e2e3.prefixkv.json"));
+    /* the calibration set must be disjoint from the evaluated one */
+    snprintf(cmd, sizeof cmd,
+             "timeout 600 '%s' eval -m '%s' --mmproj '%s' --data '%s' -n 8 --policies prefixkv --budgets 0.2 "
+             "--calib '%s' --out e2e4.jsonl --ref-cache e2e.refs.jsonl 2>e2e4.err",
+             bin, llm, mm, data, samples);
+    st = system(cmd);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) != 0, "overlapping --calib data was accepted");
+    f = fopen("e2e4.err", "rb");
+    int said = 0;
+    while (f && fgets(line, sizeof line, f)) said |= strstr(line, "disjoint") != NULL;
+    if (f) fclose(f);
+    CHECK_MSG(said, "no 'disjoint' error message for overlapping calibration data");
+    remove(cal);
     remove(data);
     return test_done("test_eval_e2e");
 }

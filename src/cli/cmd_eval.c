@@ -10,12 +10,14 @@
  * Data: JSONL, one sample per line: {"prompt": "...", "image": "a.png" | "images": [...],
  * "answer": "...", "reference": "...", "type": "...", "id": ...}; image paths are relative to the
  * data file. Results: JSONL rows (one per policy x budget) and a markdown table. */
+#define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "args.h"
 #include "cli.h"
@@ -430,6 +432,9 @@ static void ref_cache_append(const struct eval_opts *o, const struct sample *s) 
 /* ---- progress ------------------------------------------------------------------------------ */
 
 static void progress(const char *what, int done, int total, double t0) {
+    static int tty = -1;
+    if (tty < 0) tty = isatty(2);
+    if (!tty && done != total) return;   /* logs and pipes: one line per finished pass */
     double el = (now_ms() - t0) / 1e3;
     double eta = done > 0 ? el / done * (total - done) : 0;
     int w = 30, fill = total ? w * done / total : w;
