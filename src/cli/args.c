@@ -179,3 +179,38 @@ const char *cli_common_help(void) {
         "      --backend cpu|vulkan --device N\n"
         "  -v, --verbose\n";
 }
+
+vlkv_status cli_stream_generate(vlkv_context *ctx, const vlkv_model *model, vlkv_sampler *smp, int n_predict,
+                                int *n_gen_out) {
+    char pend[256];   /* bytes of an incomplete UTF-8 sequence carried to the next piece */
+    size_t n_pend = 0;
+    const int32_t n_vocab = vlkv_model_n_vocab(model), eos = vlkv_token_eos(model);
+    int n_gen = 0;
+    vlkv_status st = VLKV_OK;
+    while (n_predict < 0 || n_gen < n_predict) {
+        int32_t tok = vlkv_sampler_sample(smp, vlkv_get_logits(ctx), n_vocab);
+        if (tok < 0 || tok == eos) break;
+        char piece[128];
+        int32_t np = vlkv_token_to_piece(model, tok, piece, (int32_t)sizeof piece);
+        if (np > 0) {
+            if (n_pend + (size_t)np > sizeof pend) {   /* cannot happen for valid UTF-8; flush anyway */
+                fwrite(pend, 1, n_pend, stdout);
+                n_pend = 0;
+            }
+            memcpy(pend + n_pend, piece, (size_t)np);
+            n_pend += (size_t)np;
+            size_t ok = vlkv_utf8_complete(pend, n_pend);
+            fwrite(pend, 1, ok, stdout);
+            memmove(pend, pend + ok, n_pend - ok);
+            n_pend -= ok;
+            fflush(stdout);
+        }
+        n_gen++;
+        if ((st = vlkv_decode(ctx, tok)) != VLKV_OK) break;
+    }
+    fwrite(pend, 1, n_pend, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    *n_gen_out = n_gen;
+    return st;
+}

@@ -37,4 +37,11 @@ const char *cli_common_help(void);
 int cli_parse_int(const char *flag, const char *s, long lo, long hi, int *out);
 int cli_parse_float(const char *flag, const char *s, double lo, double hi, float *out);
 
+/* Sample and decode up to n_predict tokens (< 0: until EOS), streaming the text to stdout as
+ * complete UTF-8 and ending it with a newline. The EOS is not decoded (a chat's next turn starts
+ * with "</s>"). *n_gen = tokens produced. Returns vlkv_decode's status (VLKV_ERR_CONTEXT_FULL
+ * included, for the caller to report). */
+vlkv_status cli_stream_generate(vlkv_context *ctx, const vlkv_model *model, vlkv_sampler *smp, int n_predict,
+                                int *n_gen);
+
 #endif /* VLKV_CLI_ARGS_H */

@@ -67,40 +67,6 @@ static void clear_images(vlkv_image **imgs, int *n) {
 
 /* Generate one answer, streaming UTF-8-complete text. Returns VLKV_OK, or the decode error
  * (VLKV_ERR_CONTEXT_FULL ends the answer early). */
-static vlkv_status answer(vlkv_context *ctx, vlkv_model *model, vlkv_sampler *smp, int n_predict, int *n_gen_out) {
-    char pend[256];
-    size_t n_pend = 0;
-    const int32_t n_vocab = vlkv_model_n_vocab(model), eos = vlkv_token_eos(model);
-    int32_t n_gen = 0;
-    vlkv_status st = VLKV_OK;
-    while (n_predict < 0 || n_gen < n_predict) {
-        int32_t tok = vlkv_sampler_sample(smp, vlkv_get_logits(ctx), n_vocab);
-        if (tok < 0 || tok == eos) break;   /* the EOS is not decoded: the next turn starts with </s> */
-        char piece[128];
-        int32_t np = vlkv_token_to_piece(model, tok, piece, (int32_t)sizeof piece);
-        if (np > 0) {
-            if (n_pend + (size_t)np > sizeof pend) {
-                fwrite(pend, 1, n_pend, stdout);
-                n_pend = 0;
-            }
-            memcpy(pend + n_pend, piece, (size_t)np);
-            n_pend += (size_t)np;
-            size_t ok = vlkv_utf8_complete(pend, n_pend);
-            fwrite(pend, 1, ok, stdout);
-            memmove(pend, pend + ok, n_pend - ok);
-            n_pend -= ok;
-            fflush(stdout);
-        }
-        n_gen++;
-        if ((st = vlkv_decode(ctx, tok)) != VLKV_OK) break;
-    }
-    fwrite(pend, 1, n_pend, stdout);
-    fputc('\n', stdout);
-    fflush(stdout);
-    *n_gen_out = n_gen;
-    return st;
-}
-
 int cmd_chat(int argc, char **argv) {
     struct cli_common c;
     cli_common_init(&c);
@@ -246,7 +212,7 @@ int cmd_chat(int argc, char **argv) {
             compressed = 1;
         }
         int n_gen = 0;
-        st = answer(ctx, model, smp, c.n_predict, &n_gen);
+        st = cli_stream_generate(ctx, model, smp, c.n_predict, &n_gen);
         if (st == VLKV_ERR_CONTEXT_FULL) {
             fprintf(stderr, "(context full after %d tokens: /reset to start a new conversation)\n", n_gen);
         } else if (st != VLKV_OK) {

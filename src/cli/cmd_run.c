@@ -140,42 +140,14 @@ int cmd_run(int argc, char **argv) {
     }
 
     /* generate, streaming UTF-8-complete text */
-    char pend[256];
-    size_t n_pend = 0;
-    const int32_t n_vocab = vlkv_model_n_vocab(model), eos = vlkv_token_eos(model);
-    int32_t n_gen = 0;
-    while (c.n_predict < 0 || n_gen < c.n_predict) {
-        int32_t tok = vlkv_sampler_sample(smp, vlkv_get_logits(ctx), n_vocab);
-        if (tok < 0 || tok == eos) break;
-        char piece[128];
-        int32_t np = vlkv_token_to_piece(model, tok, piece, (int32_t)sizeof piece);
-        if (np > 0) {
-            if (n_pend + (size_t)np > sizeof pend) {   /* cannot happen for valid UTF-8; flush anyway */
-                fwrite(pend, 1, n_pend, stdout);
-                n_pend = 0;
-            }
-            memcpy(pend + n_pend, piece, (size_t)np);
-            n_pend += (size_t)np;
-            size_t ok = vlkv_utf8_complete(pend, n_pend);
-            fwrite(pend, 1, ok, stdout);
-            memmove(pend, pend + ok, n_pend - ok);
-            n_pend -= ok;
-            fflush(stdout);
-        }
-        n_gen++;
-        st = vlkv_decode(ctx, tok);
-        if (st == VLKV_ERR_CONTEXT_FULL) {
-            fprintf(stderr, "\nvlkv: context full after %d generated tokens\n", n_gen);
-            break;
-        }
-        if (st != VLKV_OK) {
-            fprintf(stderr, "\nvlkv: %s\n", vlkv_last_error());
-            goto done;
-        }
+    int n_gen = 0;
+    st = cli_stream_generate(ctx, model, smp, c.n_predict, &n_gen);
+    if (st == VLKV_ERR_CONTEXT_FULL) {
+        fprintf(stderr, "vlkv: context full after %d generated tokens\n", n_gen);
+    } else if (st != VLKV_OK) {
+        fprintf(stderr, "vlkv: %s\n", vlkv_last_error());
+        goto done;
     }
-    fwrite(pend, 1, n_pend, stdout);
-    printf("\n");
-    fflush(stdout);
 
     vlkv_timings t = vlkv_get_timings(ctx);
     if (t.vision_ms > 0)
