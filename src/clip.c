@@ -425,6 +425,25 @@ void vlkv_clip_free(struct vlkv_clip *c) {
     free(c);
 }
 
+void vlkv_clip_get_weights(const struct vlkv_clip *c, struct vlkv_clip_weights *w) {
+    w->patch_w = &c->patch_w;
+    w->patch_b = c->patch_b;
+    w->class_embd = c->class_embd;
+    w->pos_embd = c->pos_embd;
+    w->pre_ln_w = c->pre_ln_w;
+    w->pre_ln_b = c->pre_ln_b;
+    w->mm0_w = c->mm0_w;
+    w->mm0_b = c->mm0_b;
+    w->mm2_w = c->mm2_w;
+    w->mm2_b = c->mm2_b;
+}
+
+void vlkv_clip_get_layer_weights(const struct vlkv_clip *c, int32_t il, struct vlkv_clip_layer_weights *w) {
+    const struct clip_layer *L = &c->layers[il];
+    *w = (struct vlkv_clip_layer_weights){L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b, L->q_w, L->k_w, L->v_w, L->o_w,
+                                          L->q_b, L->k_b, L->v_b, L->o_b, L->fc1_w, L->fc1_b, L->fc2_w, L->fc2_b};
+}
+
 int32_t vlkv_clip_n_tokens(const struct vlkv_clip *c) { return c ? c->hp.n_patch : 0; }
 int32_t vlkv_clip_n_embd_out(const struct vlkv_clip *c) { return c ? c->hp.n_embd_out : 0; }
 const char *vlkv_clip_desc(const struct vlkv_clip *c) { return c ? c->desc : ""; }

@@ -53,6 +53,21 @@ const struct vlkv_clip_hparams *vlkv_clip_get_hparams(const struct vlkv_clip *cl
 vlkv_status vlkv_clip_encode_pixels(struct vlkv_clip *clip, struct vlkv_ops_ctx *o, const float *pixels,
                                     float *vit_out, float *out, struct vlkv_clip_timings *t);
 
+/* The tower's weights for another backend (src/vk/vk_clip.c): pointers into the clip, valid while
+ * it lives; biases are F32 tensors, patch_b may be NULL. pos_embd is [n_pos][n_embd] F32. */
+struct vlkv_clip_weights {
+    const struct vlkv_tensor *patch_w, *patch_b;          /* [3*P*P, n_embd] */
+    const float              *class_embd, *pos_embd, *pre_ln_w, *pre_ln_b;
+    const struct vlkv_tensor *mm0_w, *mm0_b, *mm2_w, *mm2_b;
+};
+struct vlkv_clip_layer_weights {
+    const float              *ln1_w, *ln1_b, *ln2_w, *ln2_b;
+    const struct vlkv_tensor *q_w, *k_w, *v_w, *o_w, *q_b, *k_b, *v_b, *o_b;
+    const struct vlkv_tensor *fc1_w, *fc1_b, *fc2_w, *fc2_b;   /* HF fc1 (expanding) / fc2, names unswapped */
+};
+void vlkv_clip_get_weights(const struct vlkv_clip *clip, struct vlkv_clip_weights *w);
+void vlkv_clip_get_layer_weights(const struct vlkv_clip *clip, int32_t il, struct vlkv_clip_layer_weights *w);
+
 /* The preprocessing this clip applies (image_size, mean/std of the file, LLaVA or mtmd mode). */
 struct vlkv_preproc;   /* image.h */
 void vlkv_clip_preproc_params(const struct vlkv_clip *clip, struct vlkv_preproc *out);

@@ -12,7 +12,8 @@
  * never touched. The policies' statistics (kv_stats.h) are reduced per head on the device
  * (column sums, post-vision sums + sparsity counts, the last window rows) and read back with the
  * logits, then added to the same buffers the CPU observer fills, so every policy decides from the
- * same kind of numbers on both backends. The CLIP encoder stays on the CPU. */
+ * same kind of numbers on both backends. The CLIP encoder and projector run on the device too
+ * (vk_clip.c; the host keeps the image preprocessing), or on the CPU when they cannot. */
 #include "context.h"
 
 #include <stdlib.h>
@@ -24,12 +25,15 @@
 #include "kv/kv_stats.h"
 
 #ifdef VLKV_HAVE_VULKAN
+#include "vk_clip.h"
 #include "vk_llama.h"
 
 struct vlkv_vk_backend {
     struct vk_device    *dev;
     struct vk_llama      g;
     int                  g_ok;
+    struct vk_clip       clip;              /* the vision side (clip_ok) */
+    int                  clip_ok;
     struct vlkv_kv_hooks hooks;
 };
 
@@ -50,6 +54,7 @@ static vlkv_status hk_merge_runs(void *ud, int32_t il, const int32_t *anchor, co
 static void vk_backend_free(struct vlkv_vk_backend *b) {
     if (!b) return;
     if (b->g_ok) vk_llama_free(&b->g);
+    if (b->clip_ok) vk_clip_free(&b->clip);
     vk_device_close(b->dev);
     free(b);
 }
@@ -65,6 +70,10 @@ static vlkv_status vk_backend_open(vlkv_context *ctx) {
     VLKV_TRY(vk_llama_init(&b->g, b->dev, ctx->model, p->n_ctx, p->n_batch,
                            p->kv_f32 ? VLKV_TYPE_F32 : VLKV_TYPE_F16));
     b->g_ok = 1;
+    if (ctx->model->clip) {
+        if (vk_clip_init(&b->clip, b->dev, ctx->model->clip) == VLKV_OK) b->clip_ok = 1;
+        else VLKV_LOG_WARN("%s; the image encoder runs on the CPU", vlkv_last_error());
+    }
     const struct vlkv_kv_stats *ks = vlkv_kv_stats_of(ctx->policy ? vlkv_kv_policy_prefill_observer(ctx->policy) : NULL);
     if (ks) VLKV_TRY(vk_llama_stats_reserve(&b->g, ks->ring ? VLKV_MIN(ks->window, p->n_batch) : 0));
     b->hooks = (struct vlkv_kv_hooks){.compact = hk_compact, .remove = hk_remove, .swap_remove = hk_swap_remove,
@@ -436,7 +445,12 @@ vlkv_status vlkv_image_encode(vlkv_context *ctx, const vlkv_image *img, float *o
         return vlkv_error(VLKV_ERR_INVALID_ARG,
                           "vlkv_image_encode: the model was loaded without an mmproj (vlkv_model_params.mmproj_path)");
     struct vlkv_clip_timings ct = {0, 0, 0};
-    vlkv_status st = vlkv_clip_encode(ctx->model->clip, &ctx->ops, img, out, &ct);
+    vlkv_status st;
+#ifdef VLKV_HAVE_VULKAN
+    if (ctx->vk && ctx->vk->clip_ok) st = vk_clip_encode(&ctx->vk->clip, img, out, &ct);
+    else
+#endif
+        st = vlkv_clip_encode(ctx->model->clip, &ctx->ops, img, out, &ct);
     ctx->t.preprocess_ms += ct.preprocess_ms;
     ctx->t.vision_ms += ct.vision_ms;
     ctx->t.projector_ms += ct.projector_ms;
@@ -490,4 +504,13 @@ int vlkv_context_device(const vlkv_context *ctx, const char **name, uint64_t *by
     (void)ctx;
 #endif
     return 0;
+}
+
+int vlkv_context_vision_on_device(const vlkv_context *ctx) {
+#ifdef VLKV_HAVE_VULKAN
+    return ctx && ctx->vk && ctx->vk->clip_ok;
+#else
+    (void)ctx;
+    return 0;
+#endif
 }

@@ -49,5 +49,7 @@ struct vlkv_ops_ctx  *vlkv_context_ops(vlkv_context *ctx);
 /* The Vulkan device running the decoder ("" on the CPU backend, which returns 0), with the
  * device memory its buffers hold now and at most since init (bytes; either pointer may be NULL). */
 int vlkv_context_device(const vlkv_context *ctx, const char **name, uint64_t *bytes, uint64_t *peak);
+/* 1 when the image encoder + projector (vlkv_image_encode) run on that device too. */
+int vlkv_context_vision_on_device(const vlkv_context *ctx);
 
 #endif /* VLKV_CONTEXT_H */

@@ -11,6 +11,8 @@
  *   - the first generated step's logits agree (NMSE, reported).
  * The CPU run is the reference: it is an independent implementation (llama.c + kv_cache.c +
  * the observer statistics of kv_stats.c); nothing is compared against the Vulkan path itself.
+ * The image encoder + projector run on the device in the Vulkan runs; their output is also
+ * compared directly (NMSE) with the CPU encoder's.
  * Also: an unusable device index gives a warning and the CPU path, not an error.
  * Device: VLKV_VK_DEVICE if set, else the first usable GPU, else lavapipe; 77 = skip. Lavapipe
  * is slow (~1 GFLOP/s): about a minute. */
@@ -222,6 +224,40 @@ int main(void) {
             CHECK(vlkv_eval_tokens(ctx, toks, 3, VLKV_MOD_SYSTEM) == VLKV_OK);
         }
         vlkv_context_free(ctx);
+    }
+
+    /* the image embedding: CLIP ViT + projector on the device vs the CPU (F16 weights; both sides
+     * compute in f32 from the same F16 values, so only the summation order differs) */
+    {
+        vlkv_context *cc = NULL, *cv = NULL;
+        vlkv_context_params cp = vlkv_context_params_default();
+        cp.n_ctx = 64;
+        cp.n_threads = 2;
+        const size_t ne = (size_t)vlkv_model_n_image_tokens(g_model) * (size_t)vlkv_model_n_embd(g_model);
+        float *ec = malloc(ne * sizeof(float)), *ev = malloc(ne * sizeof(float));
+        CHECK(ec && ev && vlkv_context_init(g_model, &cp, &cc) == VLKV_OK);
+        cp.backend = VLKV_BACKEND_VULKAN;
+        cp.device = pick;
+        CHECK(vlkv_context_init(g_model, &cp, &cv) == VLKV_OK);
+        CHECK_MSG(cv && vlkv_context_vision_on_device(cv), "the image encoder is not on the device");
+        if (ec && ev && cc && cv) {
+            CHECK(vlkv_image_encode(cc, g_img, ec) == VLKV_OK);
+            CHECK(vlkv_image_encode(cv, g_img, ev) == VLKV_OK);
+            double num = 0, den = 0;
+            for (size_t i = 0; i < ne; i++) {
+                num += ((double)ev[i] - ec[i]) * ((double)ev[i] - ec[i]);
+                den += (double)ec[i] * ec[i];
+            }
+            const double nmse = den > 0 ? num / den : num;
+            CHECK_MSG(nmse < 1e-8, "image embedding nmse %.3g", nmse);
+            const vlkv_timings tc = vlkv_get_timings(cc), tv = vlkv_get_timings(cv);
+            printf("  image embedding (%zu values): nmse %.2e; vision+projector cpu %.0f ms, vulkan %.0f ms\n", ne, nmse,
+                   tc.vision_ms + tc.projector_ms, tv.vision_ms + tv.projector_ms);
+        }
+        free(ec);
+        free(ev);
+        vlkv_context_free(cc);
+        vlkv_context_free(cv);
     }
 
     compare("full", NULL, 1.0f, 0, pick);
