@@ -13,7 +13,8 @@
  * the observer statistics of kv_stats.c); nothing is compared against the Vulkan path itself.
  * The image encoder + projector run on the device in the Vulkan runs; their output is also
  * compared directly (NMSE) with the CPU encoder's.
- * Also: an unusable device index gives a warning and the CPU path, not an error.
+ * Also: an unusable device index gives a warning and the CPU path, not an error; prompts in
+ * chunks of 48 rows; vlkv_context_reset and a second round in the same device context.
  * Device: VLKV_VK_DEVICE if set, else the first usable GPU, else lavapipe; 77 = skip. Lavapipe
  * is slow (~1 GFLOP/s): about a minute. */
 #include "test_util.h"
@@ -62,9 +63,13 @@ static int32_t argmax(const float *v, int32_t n) {
     return b;
 }
 
-static int run_one(const char *policy, const char *opts, float budget, int kv_f32, int device, struct run *r) {
+/* n_batch: prompt chunk size (0: default); twice: run the prompt and the generation, reset the
+ * context, run them again and require the second round to repeat the first exactly */
+static int run_one(const char *policy, const char *opts, float budget, int kv_f32, int device, int n_batch, int twice,
+                   struct run *r) {
     vlkv_context_params cp = vlkv_context_params_default();
     cp.n_ctx = g_nctx;
+    if (n_batch > 0) cp.n_batch = n_batch;
     cp.n_threads = 2;
     cp.kv_policy = policy;
     cp.kv_opts = opts;
@@ -87,6 +92,8 @@ static int run_one(const char *policy, const char *opts, float budget, int kv_f3
     }
     r->on_device = vlkv_context_device(ctx, NULL, NULL, NULL);
     vlkv_image *imgs[1] = {g_img};
+    int32_t first[N_GEN], n_first = -1;
+again:
     if (vlkv_prompt_eval(ctx, "Describe this image in detail.", imgs, 1) != VLKV_OK ||
         vlkv_kv_compress(ctx) != VLKV_OK) {
         fprintf(stderr, "  %s: prompt: %s\n", policy, vlkv_last_error());
@@ -104,6 +111,16 @@ static int run_one(const char *policy, const char *opts, float budget, int kv_f3
         }
     }
     snap(ctx, r->len_e, r->pos_e);
+    if (twice && n_first < 0) {
+        n_first = r->n_tok;
+        memcpy(first, r->tok, sizeof first);
+        vlkv_context_reset(ctx);
+        goto again;
+    }
+    if (twice && (n_first != r->n_tok || memcmp(first, r->tok, (size_t)n_first * sizeof(int32_t)))) {
+        fprintf(stderr, "  %s: the round after vlkv_context_reset generated other tokens\n", policy);
+        goto done;
+    }
     ok = 1;
 done:
     vlkv_context_free(ctx);
@@ -128,16 +145,17 @@ static int same_entries(const int32_t *la, const int32_t *pa, const int32_t *lb,
     return 1;
 }
 
-static void compare(const char *policy, const char *opts, float budget, int kv_f32, int device) {
+static void compare_ex(const char *policy, const char *opts, float budget, int kv_f32, int device, int n_batch,
+                       int twice) {
     struct run c, v;
     const double t0 = vlkv_time_ms();
-    const int okc = run_one(policy, opts, budget, kv_f32, -1, &c);
+    const int okc = run_one(policy, opts, budget, kv_f32, -1, n_batch, 0, &c);
     const double t1 = vlkv_time_ms();
-    const int okv = run_one(policy, opts, budget, kv_f32, device, &v);
+    const int okv = run_one(policy, opts, budget, kv_f32, device, n_batch, twice, &v);
     const double t2 = vlkv_time_ms();
     char label[96];
-    snprintf(label, sizeof label, "%s%s%s b=%.1f %s", policy, opts ? " " : "", opts ? opts : "", (double)budget,
-             kv_f32 ? "f32" : "f16");
+    snprintf(label, sizeof label, "%s%s%s b=%.1f %s%s%s", policy, opts ? " " : "", opts ? opts : "", (double)budget,
+             kv_f32 ? "f32" : "f16", n_batch ? " nb48" : "", twice ? " x2" : "");
     CHECK_MSG(okc && okv, "%s: run failed", label);
     if (okc && okv) {
         CHECK_MSG(v.on_device, "%s: the Vulkan context fell back to the CPU", label);
@@ -171,6 +189,10 @@ static void compare(const char *policy, const char *opts, float budget, int kv_f
     }
     run_free(&c);
     run_free(&v);
+}
+
+static void compare(const char *policy, const char *opts, float budget, int kv_f32, int device) {
+    compare_ex(policy, opts, budget, kv_f32, device, 0, 0);
 }
 
 int main(void) {
@@ -266,6 +288,10 @@ int main(void) {
     compare("elastic", "parity=1", 0.2f, 0, pick);    /* merges from arbitrary source lists */
     compare("streaming", "fixed=1", 0.2f, 0, pick);   /* constant window: several evictions per step */
     compare("h2o", NULL, 0.2f, 1, pick);              /* F32 KV on both sides */
+    /* prompt chunks of 48 rows: statistics accumulate across batches (window rows and post-vision
+     * rows spanning chunks); the context reset and a second round on the same device context */
+    compare_ex("snapkv", NULL, 0.2f, 0, pick, 48, 1);
+    compare_ex("vlcache", NULL, 0.2f, 0, pick, 48, 0);
 
     vlkv_image_free(g_img);
     vlkv_model_free(g_model);
