@@ -115,6 +115,9 @@ vlkv_status vk_llama_init(struct vk_llama *g, struct vk_device *dev, const struc
     g->down_size = VLKV_MAX(nb * V * 4, (size_t)hp->n_layer * g->colsum_stride * 4);
     VLKV_TRY(vk_buffer_create(dev, g->up_size, VK_MEM_HOST, &g->up_host));
     VLKV_TRY(vk_buffer_create(dev, g->down_size, VK_MEM_HOST, &g->down_host));
+    g->cap_pend = 4 * hp->n_layer + 16;
+    g->pend = calloc((size_t)g->cap_pend, sizeof *g->pend);
+    VLKV_CHECK(g->pend, VLKV_ERR_OOM, "vulkan: out of memory");
     return VLKV_OK;
 fail:
     vk_llama_free(g);
@@ -140,6 +143,7 @@ void vk_llama_free(struct vk_llama *g) {
         free(g->layers);
     }
     free(g->hs_nkv);
+    free(g->pend);
     struct vk_buffer *bs[] = {&g->x, &g->xb, &g->xb2, &g->q, &g->k, &g->v, &g->att, &g->hb, &g->hb2,
                               &g->ids, &g->pos, &g->scores, &g->stats, &g->per_head, &g->colsum, &g->logits,
                               &g->up_host, &g->down_host, &g->idx, &g->kv_scratch, &g->hs, &g->hs_host};
@@ -149,6 +153,56 @@ void vk_llama_free(struct vk_llama *g) {
 
 void vk_llama_kv_clear(struct vk_llama *g) {
     for (int32_t il = 0; il < g->m->hp.n_layer; il++) g->layers[il].len = 0;
+    g->n_pend = 0;
+}
+
+static size_t kv_row_bytes(const struct vk_llama *g) {
+    return (size_t)(g->m->hp.n_head_kv * g->m->hp.d_head) * (g->kv_type == VLKV_TYPE_F16 ? 2 : 4);
+}
+
+/* Record the deferred single-slot removals into the sequence being recorded, in order. */
+static vlkv_status record_pending(struct vk_llama *g) {
+    vlkv_status st = VLKV_OK;
+    const size_t row = kv_row_bytes(g);
+    for (int32_t i = 0; i < g->n_pend; i++) {
+        const int32_t il = g->pend[i][0], kind = g->pend[i][1], a = g->pend[i][2], b = g->pend[i][3];
+        struct vk_llama_layer *G = &g->layers[il];
+        if (kind == 0) {   /* row b -> row a */
+            VLKV_TRY(vk_copy(g->dev, vk_ref_at(&G->k, row * a, 0), vk_ref_at(&G->k, row * b, 0), row));
+            VLKV_TRY(vk_copy(g->dev, vk_ref_at(&G->v, row * a, 0), vk_ref_at(&G->v, row * b, 0), row));
+        } else {           /* remove slot a of b: the tail shifts left */
+            VLKV_TRY(vk_op_kv_remove(g->dev, vk_ref_of(&G->k), vk_ref_of(&g->kv_scratch), (uint32_t)row, (uint32_t)a,
+                                     (uint32_t)b));
+            VLKV_TRY(vk_op_kv_remove(g->dev, vk_ref_of(&G->v), vk_ref_of(&g->kv_scratch), (uint32_t)row, (uint32_t)a,
+                                     (uint32_t)b));
+        }
+    }
+    g->n_pend = 0;
+fail:
+    return st;
+}
+
+static vlkv_status begin_seq(struct vk_llama *g) {
+    vlkv_status st = vk_begin(g->dev);
+    if (st == VLKV_OK) st = record_pending(g);
+    return st;
+}
+
+static vlkv_status defer_move(struct vk_llama *g, int32_t il, int32_t kind, int32_t a, int32_t b) {
+    if (g->n_pend == g->cap_pend) {   /* full: run what is queued now */
+        vlkv_status st = begin_seq(g);
+        if (st == VLKV_OK) st = vk_submit(g->dev);
+        if (st != VLKV_OK) {
+            vk_cancel(g->dev);
+            return st;
+        }
+    }
+    int32_t *p = g->pend[g->n_pend++];
+    p[0] = il;
+    p[1] = kind;
+    p[2] = a;
+    p[3] = b;
+    return VLKV_OK;
 }
 
 /* the per-head statistics of layer il (forward_ex), recorded right after its attention */
@@ -286,7 +340,7 @@ vlkv_status vk_llama_forward_ex(struct vk_llama *g, const struct vlkv_llama_batc
     else memcpy(up + ids_off, batch->tokens, (size_t)n * 4);
     memcpy(up + pos_off, batch->pos, (size_t)n * 4);
 
-    VLKV_TRY(vk_begin(d));
+    VLKV_TRY(begin_seq(g));
     VLKV_TRY(vk_copy(d, vk_ref_of(&g->pos), vk_ref_at(&g->up_host, pos_off, 0), (size_t)n * 4));
     if (batch->embd) {
         VLKV_TRY(vk_copy(d, vk_ref_of(&g->x), vk_ref_at(&g->up_host, embd_off, 0), (size_t)n * E * 4));
@@ -398,7 +452,7 @@ vlkv_status vk_llama_kv_compact(struct vk_llama *g, int32_t il, const int32_t *k
                    "vulkan: keep list must be strictly increasing slots < %d", G->len);
     const uint32_t row = (uint32_t)(g->m->hp.n_head_kv * g->m->hp.d_head) * (g->kv_type == VLKV_TYPE_F16 ? 2 : 4);
     VLKV_TRY(run_idx(g, keep, (size_t)n_keep));
-    VLKV_TRY(vk_begin(g->dev));
+    VLKV_TRY(begin_seq(g));
     VLKV_TRY(vk_op_kv_compact(g->dev, vk_ref_of(&G->k), vk_ref_of(&g->idx), vk_ref_of(&g->kv_scratch), row, (uint32_t)n_keep));
     VLKV_TRY(vk_op_kv_compact(g->dev, vk_ref_of(&G->v), vk_ref_of(&g->idx), vk_ref_of(&g->kv_scratch), row, (uint32_t)n_keep));
     VLKV_TRY(vk_submit(g->dev));
@@ -418,11 +472,7 @@ vlkv_status vk_llama_kv_remove(struct vk_llama *g, int32_t il, int32_t idx) {
     VLKV_CHECK(il >= 0 && il < g->m->hp.n_layer, VLKV_ERR_INVALID_ARG, "vulkan: layer %d", il);
     struct vk_llama_layer *G = &g->layers[il];
     VLKV_CHECK(idx >= 0 && idx < G->len, VLKV_ERR_INVALID_ARG, "vulkan: remove slot %d of %d", idx, G->len);
-    const uint32_t row = (uint32_t)(g->m->hp.n_head_kv * g->m->hp.d_head) * (g->kv_type == VLKV_TYPE_F16 ? 2 : 4);
-    VLKV_TRY(vk_begin(g->dev));
-    VLKV_TRY(vk_op_kv_remove(g->dev, vk_ref_of(&G->k), vk_ref_of(&g->kv_scratch), row, (uint32_t)idx, (uint32_t)G->len));
-    VLKV_TRY(vk_op_kv_remove(g->dev, vk_ref_of(&G->v), vk_ref_of(&g->kv_scratch), row, (uint32_t)idx, (uint32_t)G->len));
-    VLKV_TRY(vk_submit(g->dev));
+    if (idx < G->len - 1) VLKV_TRY(defer_move(g, il, 1, idx, G->len));
     memmove(G->pos + idx, G->pos + idx + 1, (size_t)(G->len - idx - 1) * sizeof *G->pos);
     memmove(G->mod + idx, G->mod + idx + 1, (size_t)(G->len - idx - 1) * sizeof *G->mod);
     G->len--;
@@ -437,13 +487,9 @@ vlkv_status vk_llama_kv_swap_remove(struct vk_llama *g, int32_t il, int32_t idx)
     VLKV_CHECK(il >= 0 && il < g->m->hp.n_layer, VLKV_ERR_INVALID_ARG, "vulkan: layer %d", il);
     struct vk_llama_layer *G = &g->layers[il];
     VLKV_CHECK(idx >= 0 && idx < G->len, VLKV_ERR_INVALID_ARG, "vulkan: remove slot %d of %d", idx, G->len);
-    const size_t row = (size_t)(g->m->hp.n_head_kv * g->m->hp.d_head) * (g->kv_type == VLKV_TYPE_F16 ? 2 : 4);
     const int32_t last = G->len - 1;
     if (idx != last) {
-        VLKV_TRY(vk_begin(g->dev));
-        VLKV_TRY(vk_copy(g->dev, vk_ref_at(&G->k, row * idx, 0), vk_ref_at(&G->k, row * last, 0), row));
-        VLKV_TRY(vk_copy(g->dev, vk_ref_at(&G->v, row * idx, 0), vk_ref_at(&G->v, row * last, 0), row));
-        VLKV_TRY(vk_submit(g->dev));
+        VLKV_TRY(defer_move(g, il, 0, idx, last));
         G->pos[idx] = G->pos[last];
         G->mod[idx] = G->mod[last];
     }
@@ -472,7 +518,7 @@ vlkv_status vk_llama_kv_merge(struct vk_llama *g, int32_t il, const int32_t *seg
     md = malloc((size_t)(n_out ? n_out : 1));
     VLKV_CHECK(p && md, VLKV_ERR_OOM, "vulkan: out of memory");
     VLKV_TRY(run_idx(g, seg, (size_t)n_out * 2));
-    VLKV_TRY(vk_begin(g->dev));
+    VLKV_TRY(begin_seq(g));
     VLKV_TRY(vk_op_kv_merge(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->k), vk_ref_of(&g->idx),
                             vk_ref_of(&g->kv_scratch), row_elems, (uint32_t)n_out));
     VLKV_TRY(vk_op_kv_merge(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->v), vk_ref_of(&g->idx),
@@ -525,7 +571,7 @@ vlkv_status vk_llama_kv_merge_src(struct vk_llama *g, int32_t il, const int32_t 
     list[n_keep] = w;
     const uint32_t row_elems = (uint32_t)(g->m->hp.n_head_kv * g->m->hp.d_head);
     VLKV_TRY(run_idx(g, list, (size_t)(list0 + w)));
-    VLKV_TRY(vk_begin(g->dev));
+    VLKV_TRY(begin_seq(g));
     VLKV_TRY(vk_op_kv_merge_list(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->k), vk_ref_of(&g->idx),
                                  vk_ref_of(&g->kv_scratch), row_elems, (uint32_t)n_keep, (uint32_t)list0));
     VLKV_TRY(vk_op_kv_merge_list(g->dev, (enum vlkv_type)g->kv_type, vk_ref_of(&G->v), vk_ref_of(&g->idx),

@@ -52,6 +52,11 @@ struct vk_llama {
     size_t   hs_layer, hs_off_post, hs_off_cnt, hs_off_rows;
     struct vk_buffer hs, hs_host;
     int32_t *hs_nkv;                       /* [n_layer] slots covered by the last forward's statistics */
+    /* single-slot removals (FIFO swap-remove, shifting remove) are not submitted on their own: they
+     * are recorded at the start of the next sequence (forward or rewrite), so a decode step's
+     * evictions cost no extra submission. {layer, kind (0 swap, 1 shift), slot, last/len} */
+    int32_t (*pend)[4];
+    int32_t  n_pend, cap_pend;
 };
 
 /* Upload the model's weights and allocate the device KV cache (n_ctx slots per layer) and the
@@ -105,7 +110,8 @@ const float    *vk_llama_head_rows(const struct vk_llama *g, int32_t il);
  * [seg[2i], seg[2i+1]) and takes old slot anchor[i]'s position and modality. */
 vlkv_status vk_llama_kv_compact(struct vk_llama *g, int32_t il, const int32_t *keep, int32_t n_keep);
 vlkv_status vk_llama_kv_remove(struct vk_llama *g, int32_t il, int32_t idx);
-/* O(1) eviction (the data side of vlkv_kv_fifo_evict): the last slot moves into slot idx. */
+/* O(1) eviction (the data side of vlkv_kv_fifo_evict): the last slot moves into slot idx.
+ * remove and swap_remove update len/pos/mod at once; their row copies run with the next sequence. */
 vlkv_status vk_llama_kv_swap_remove(struct vk_llama *g, int32_t il, int32_t idx);
 vlkv_status vk_llama_kv_merge(struct vk_llama *g, int32_t il, const int32_t *seg, const int32_t *anchor,
                               int32_t n_out);
