@@ -229,12 +229,16 @@ static void test_prefixkv_hand(void) {
     const double s[] = {9, 1, 5, 1, 7, 2, 3, 0};
     int32_t keep[16];
     const int32_t k3[] = {0, 2, 4, 6, 7};
-    CHECK(vlkv_prefixkv_select(s, 8, 3, 1, keep, tmp) == 5 && list_is(keep, k3, 5));
+    CHECK(vlkv_prefixkv_select(s, 8, 3, 1, 1, keep, tmp) == 5 && list_is(keep, k3, 5));
     const int32_t k1[] = {0, 1, 2, 4, 5, 6, 7};
-    CHECK(vlkv_prefixkv_select(s, 8, 1, 1, keep, tmp) == 7 && list_is(keep, k1, 7));
+    CHECK(vlkv_prefixkv_select(s, 8, 1, 1, 1, keep, tmp) == 7 && list_is(keep, k1, 7));
     /* f larger than the window: only [0, S) and the last entry remain */
     const int32_t k9[] = {0, 7};
-    CHECK(vlkv_prefixkv_select(s, 8, 100, 1, keep, tmp) == 2 && list_is(keep, k9, 2));
+    CHECK(vlkv_prefixkv_select(s, 8, 100, 1, 1, keep, tmp) == 2 && list_is(keep, k9, 2));
+    /* protect = 3: window [1, 5) = {1, 5, 1, 7} drops its 2 lowest (slots 3 then 1: the later tie
+     * first), the last 3 slots stay whatever their scores (slot 7 scores 0) */
+    const int32_t kp[] = {0, 2, 4, 5, 6, 7};
+    CHECK(vlkv_prefixkv_select(s, 8, 2, 1, 3, keep, tmp) == 6 && list_is(keep, kp, 6));
 }
 
 static void test_prefixkv_invariants(void) {

@@ -128,9 +128,11 @@ double  vlkv_prefixkv_search(const double *curves, int32_t n_layer, int32_t T, d
 /* One layer's curve: sort score[0..T) descending, normalise by the total (uniform if the total is
  * 0), running sum -> curve[0..T). idx, tmp: [T] ints. */
 void    vlkv_prefixkv_curve(const double *score, int32_t T, double *curve, int32_t *idx, int32_t *tmp);
-/* PrefixKV prefill selection (§2.6): drop the f lowest-score slots of [S, T-1), ties: the later
- * slot goes first. Returns T - f (f clamped). */
-int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t *keep, int32_t *tmp);
+/* PrefixKV prefill selection (§2.6): drop the f lowest-score slots of [S, T-R), keeping [0, S) and
+ * the last R = protect slots (the reference's protect_size, default 1); ties: the later slot goes
+ * first. Returns T - f (f clamped). */
+int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t protect, int32_t *keep,
+                             int32_t *tmp);
 
 /* Elastic Cache anchors and buckets, paper algorithm (§3.3): n_keep total entries; [0, S) and T-1
  * protected (runs of one); n_keep - S - 1 anchors from [S, T-1) by score, each absorbing the

@@ -12,7 +12,7 @@
  *     goes first). Same positions for all KV heads.
  *   decode (§1.4, §2.7): fixed-point FIFO: eviction index p_l = K_l - distance (K_l/2 if < 1),
  *     one entry evicted whenever len_l - rho_l*N >= 1.
- * Options (defaults): start=1, distance=25, calib_protect=2, profile=PATH (append one JSON line
+ * Options (defaults): start=1, protect=1, distance=25, calib_protect=2, profile=PATH (append one JSON line
  *   per prompt and budget with the searched per-layer retained fractions: the calibration input),
  *   profile_budgets=b1:b2:... (budgets searched for the profile; default: the policy's budget).
  * Needs: prefill column sums over all queries; nothing while generating. */
@@ -29,6 +29,7 @@
 
 struct prefixkv {
     int32_t start;
+    int32_t protect;
     int32_t distance;
     int32_t calib_protect;
     char    profile[VLKV_KV_OPT_STR_MAX];
@@ -44,6 +45,7 @@ struct prefixkv {
 
 static const struct vlkv_kv_opt prefixkv_opts[] = {
     {"start", VLKV_OPT_INT, offsetof(struct prefixkv, start), 1, 0, 1 << 20},
+    {"protect", VLKV_OPT_INT, offsetof(struct prefixkv, protect), 1, 1, 1 << 20},
     {"distance", VLKV_OPT_INT, offsetof(struct prefixkv, distance), 25, 0, 1 << 20},
     {"calib_protect", VLKV_OPT_INT, offsetof(struct prefixkv, calib_protect), 2, 0, 1 << 20},
     {"profile", VLKV_OPT_STR, offsetof(struct prefixkv, profile), 0, 0, 0},
@@ -107,14 +109,15 @@ double vlkv_prefixkv_search(const double *curves, int32_t n_layer, int32_t T, do
     return p;
 }
 
-int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t *keep, int32_t *tmp) {
+int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t protect, int32_t *keep,
+                             int32_t *tmp) {
     S = VLKV_MIN(S, T);
-    const int32_t lo = S, hi = VLKV_MAX(T - 1, S);   /* window [S, T-1) */
+    const int32_t lo = S, hi = VLKV_MAX(T - VLKV_MAX(protect, 0), S);   /* window [S, T-R) */
     f = VLKV_MAX(0, VLKV_MIN(f, hi - lo));
     int32_t n = 0;
     for (int32_t i = 0; i < S; i++) keep[n++] = i;
     n += vlkv_kv_topk(score, lo, hi, hi - lo - f, keep + n, tmp);
-    if (T - 1 >= S) keep[n++] = T - 1;
+    for (int32_t i = hi; i < T; i++) keep[n++] = i;
     return n;
 }
 
@@ -232,7 +235,8 @@ static vlkv_status prefixkv_compress(struct vlkv_kv_policy *pol, struct vlkv_kv_
     for (int32_t l = 0; l < NL; l++) {
         const int32_t Tl = c->layers[l].len;
         const int32_t f = (int32_t)lround((1.0 - pol->rho[l]) * Tl);
-        const int32_t n = vlkv_prefixkv_select(o->scores + (size_t)l * T, Tl, f, o->start, pol->keep, pol->idx);
+        const int32_t n =
+            vlkv_prefixkv_select(o->scores + (size_t)l * T, Tl, f, o->start, o->protect, pol->keep, pol->idx);
         if (n < Tl) {
             vlkv_kv_compact(c, l, pol->keep, n);
             vlkv_kv_after_compact(pol, c, l);
@@ -249,9 +253,12 @@ const struct vlkv_kv_policy_i vlkv_kv_policy_prefixkv_i = {
     .help = "prefixkv: PrefixKV - per-layer budgets from one global cumulative-importance threshold.\n"
             "  importance = prefill attention column sums (head mean); per-layer retained fractions from\n"
             "  --kv-config FILE (vlkv calibrate) or a binary search on the current prompt so that the mean\n"
-            "  retained fraction is the budget. Keeps the first `start` entries and the last prompt entry;\n"
-            "  while generating, fixed-point FIFO eviction at len_l - distance keeps each layer's fraction.\n"
-            "  options: start=1, distance=25, calib_protect=2 (entries per layer exempt in the search),\n"
+            "  retained fraction is the budget. Keeps the first `start` and the last `protect` prompt\n"
+            "  entries; while generating, fixed-point FIFO eviction at len_l - distance keeps each\n"
+            "  layer's fraction. Column sums rank the question (the last prompt tokens) lowest: raise\n"
+            "  `protect` to its length (e.g. 16) for short answers; 1 is the paper's code.\n"
+            "  options: start=1, protect=1, distance=25, calib_protect=2 (entries per layer exempt in\n"
+            "           the search),\n"
             "           profile=PATH (append searched per-layer ratios as JSON lines, for calibration),\n"
             "           profile_budgets=0.1:0.2:... (budgets to search for the profile; default: budget)",
     .opts = prefixkv_opts,
