@@ -494,7 +494,8 @@ static void usage(FILE *f) {
             "  --calib-n N          calibration samples to use (default 16)\n"
             "  --calib-out FILE     where the calibration is written (default OUT.prefixkv.json or\n"
             "                       DATA.prefixkv.json)\n"
-            "plus the common flags (-t, -c, --kv-opt, --kv-config, --kv-pos, ...):\n%s",
+            "plus the common flags (-t, -c, --kv-opt, --kv-config, --kv-pos, ...); --kv-opt applies to\n"
+            "every evaluated policy except the full-cache reference, --kv-config to prefixkv only:\n%s",
             cli_common_help());
 }
 
@@ -632,6 +633,8 @@ int cmd_eval(int argc, char **argv) {
         cp.kv_policy = "full";
         cp.kv_budget = 1.0f;
         cp.kv_budget_tokens = 0;
+        cp.kv_opts = NULL;   /* --kv-opt is for the evaluated policies */
+        cp.kv_config_path = NULL;
         if (vlkv_context_init(model, &cp, &ctx) != VLKV_OK) {
             fprintf(stderr, "vlkv eval: %s\n", vlkv_last_error());
             goto done;
@@ -723,6 +726,7 @@ int cmd_eval(int argc, char **argv) {
             cp.kv_budget_tokens = 0;
             const int is_prefix = !strcmp(o.policies[pi], "prefixkv");
             cp.kv_config_path = is_prefix ? prefix_config : NULL;
+            if (is_full) cp.kv_opts = NULL;
             if (vlkv_context_init(model, &cp, &ctx) != VLKV_OK) {
                 fprintf(stderr, "vlkv eval: %s\n", vlkv_last_error());
                 goto done;
