@@ -324,10 +324,15 @@ static void test_elastic_plan(void) {
     /* window scores s[1..10] = 5 1 1 9 1 1 1 8 1 7: anchors = top 4 = {4, 8, 10, 1} */
     const double s[T] = {0, 5, 1, 1, 9, 1, 1, 1, 8, 1, 7, 0};
     int32_t anchor[T + 1], rb[T + 1], re[T + 1], tmp[3 * T];
-    const int32_t n = vlkv_elastic_plan(s, T, 6, 1, anchor, rb, re, tmp);
+    const int32_t n = vlkv_elastic_plan(s, T, 6, 1, 1, anchor, rb, re, tmp);
     CHECK(n == 6);
     const int32_t wa[] = {0, 1, 4, 8, 10, 11}, wb[] = {0, 1, 3, 7, 10, 11}, we[] = {1, 3, 7, 10, 11, 12};
     CHECK(list_is(anchor, wa, 6) && list_is(rb, wb, 6) && list_is(re, we, 6));   /* midpoint 6 goes left, to 4 */
+    /* protect = 3: slots 9..11 stay as runs of one; 6 - 1 - 3 = 2 anchors from [1, 9) = {4, 8};
+     * buckets [1, 7) -> 4 (midpoint 6 goes left) and [7, 9) -> 8 */
+    const int32_t np3 = vlkv_elastic_plan(s, T, 6, 1, 3, anchor, rb, re, tmp);
+    const int32_t pa[] = {0, 4, 8, 9, 10, 11}, pb[] = {0, 1, 7, 9, 10, 11}, pe[] = {1, 7, 9, 10, 11, 12};
+    CHECK(np3 == 6 && list_is(anchor, pa, 6) && list_is(rb, pb, 6) && list_is(re, pe, 6));
     /* buckets cover [0, T) exactly once, every anchor inside its bucket, random cases */
     test_rng rng = {11};
     double sr[200];
@@ -336,7 +341,7 @@ static void test_elastic_plan(void) {
         const int32_t TT = 3 + (int32_t)(rng_u64(&rng) % 190), nk = 1 + (int32_t)(rng_u64(&rng) % TT);
         for (int j = 0; j < TT; j++) sr[j] = rng_f32(&rng);
         int32_t a2[201], b2[201], e2[201], t2[600];
-        const int32_t m = vlkv_elastic_plan(sr, TT, nk, 1, a2, b2, e2, t2);
+        const int32_t m = vlkv_elastic_plan(sr, TT, nk, 1, 1, a2, b2, e2, t2);
         int32_t at = 0;
         if (m != VLKV_MAX(nk, 2)) cover_ok = 0;
         for (int32_t i = 0; i < m; i++) {

@@ -134,12 +134,12 @@ void    vlkv_prefixkv_curve(const double *score, int32_t T, double *curve, int32
 int32_t vlkv_prefixkv_select(const double *score, int32_t T, int32_t f, int32_t S, int32_t protect, int32_t *keep,
                              int32_t *tmp);
 
-/* Elastic Cache anchors and buckets, paper algorithm (§3.3): n_keep total entries; [0, S) and T-1
- * protected (runs of one); n_keep - S - 1 anchors from [S, T-1) by score, each absorbing the
- * window positions nearest to it (midpoints to the left anchor). Writes anchor[n_out],
- * run_b[n_out], run_e[n_out] (output i = mean of slots [run_b[i], run_e[i])). Returns n_out.
- * tmp: [2T] ints. */
-int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_t S, int32_t *anchor,
+/* Elastic Cache anchors and buckets, paper algorithm (§3.3): n_keep total entries; [0, S) and the
+ * last R = protect slots (paper: R = 1) protected (runs of one); n_keep - S - R anchors from
+ * [S, T-R) by score, each absorbing the window positions nearest to it (midpoints to the left
+ * anchor). Writes anchor[n_out], run_b[n_out], run_e[n_out] (output i = mean of slots
+ * [run_b[i], run_e[i])). Returns n_out. tmp: [2T] ints. */
+int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_t S, int32_t protect, int32_t *anchor,
                           int32_t *run_b, int32_t *run_e, int32_t *tmp);
 /* Elastic Cache reference-code indexing (§3.4, parity=1): f = evicted count. Writes keep[n_out],
  * src_off[n_out + 1], src[] (sources of each kept slot; see vlkv_kv_merge). Returns n_out. */

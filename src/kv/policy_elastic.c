@@ -15,7 +15,8 @@
  *     Only for numeric parity with published Elastic numbers.
  *   decode (§3.5): fixed-point FIFO, uniform ratio: eviction index K - distance (K/2 if < 1); one
  *     entry is evicted whenever len - budget * N >= 1.
- * Options (defaults): start=1, distance=25, parity=0.
+ * Options (defaults): start=1, protect=1 (last prompt entries kept unmerged; the paper keeps 1,
+ *   short answers after a long image prompt want the whole question, e.g. 16), distance=25, parity=0.
  * Needs: prefill column sums over all queries. */
 #include "kv_policy_impl.h"
 
@@ -27,18 +28,20 @@
 
 struct elastic {
     int32_t start;
+    int32_t protect;
     int32_t distance;
     int32_t parity;
 };
 
 static const struct vlkv_kv_opt elastic_opts[] = {
     {"start", VLKV_OPT_INT, offsetof(struct elastic, start), 1, 0, 1 << 20},
+    {"protect", VLKV_OPT_INT, offsetof(struct elastic, protect), 1, 1, 1 << 20},
     {"distance", VLKV_OPT_INT, offsetof(struct elastic, distance), 25, 0, 1 << 20},
     {"parity", VLKV_OPT_INT, offsetof(struct elastic, parity), 0, 0, 1},
     {0},
 };
 
-int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_t S, int32_t *anchor,
+int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_t S, int32_t protect, int32_t *anchor,
                           int32_t *run_b, int32_t *run_e, int32_t *tmp) {
     S = VLKV_MIN(S, T);
     n_keep = VLKV_MIN(n_keep, T);
@@ -49,8 +52,8 @@ int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_
         run_e[n] = i + 1;
     }
     if (T - 1 < S) return n;   /* T <= S: everything is protected */
-    const int32_t lo = S, hi = T - 1;
-    const int32_t n_anchor = VLKV_MAX(0, VLKV_MIN(n_keep - S - 1, hi - lo));
+    const int32_t lo = S, hi = VLKV_MAX(T - VLKV_MAX(protect, 1), S);   /* window [S, T-R) */
+    const int32_t n_anchor = VLKV_MAX(0, VLKV_MIN(n_keep - S - (T - hi), hi - lo));
     /* anchors (sorted by position) land directly in anchor[n ..]; topk needs room for hi-lo */
     int32_t *a = tmp, *t2 = tmp + T;
     const int32_t k = vlkv_kv_topk(score, lo, hi, n_anchor, a, t2);
@@ -59,10 +62,12 @@ int32_t vlkv_elastic_plan(const double *score, int32_t T, int32_t n_keep, int32_
         run_b[n] = i == 0 ? lo : (a[i - 1] + a[i]) / 2 + 1;
         run_e[n] = i == k - 1 ? hi : (a[i] + a[i + 1]) / 2 + 1;
     }
-    anchor[n] = T - 1;
-    run_b[n] = T - 1;
-    run_e[n] = T;
-    return n + 1;
+    for (int32_t i = hi; i < T; i++, n++) {
+        anchor[n] = i;
+        run_b[n] = i;
+        run_e[n] = i + 1;
+    }
+    return n;
 }
 
 int32_t vlkv_elastic_plan_parity(const double *score, int32_t T, int32_t f, int32_t S, int32_t *keep,
@@ -128,10 +133,11 @@ static vlkv_status elastic_compress(struct vlkv_kv_policy *pol, struct vlkv_kv_c
         const int32_t T = c->layers[il].len;
         vlkv_kv_stats_colsum(&pol->stats, il, T, pol->score);
         if (!o->parity) {
-            const int32_t n_keep = vlkv_kv_budget_count(pol, T, VLKV_MIN(o->start + 1, T));
+            const int32_t n_keep = vlkv_kv_budget_count(pol, T, VLKV_MIN(o->start + o->protect, T));
             if (n_keep < T) {
                 int32_t *anchor = pol->keep, *run_b = aux, *run_e = aux + C + 1;
-                const int32_t n = vlkv_elastic_plan(pol->score, T, n_keep, o->start, anchor, run_b, run_e, tmp);
+                const int32_t n =
+                    vlkv_elastic_plan(pol->score, T, n_keep, o->start, o->protect, anchor, run_b, run_e, tmp);
                 st = vlkv_kv_merge_runs(c, il, anchor, run_b, run_e, n);
                 vlkv_kv_after_compact(pol, c, il);
             }
@@ -160,10 +166,11 @@ const struct vlkv_kv_policy_i vlkv_kv_policy_elastic_i = {
     .name = "elastic",
     .help = "elastic: Elastic Cache - importance-driven merging at the end of the prompt, fixed-point\n"
             "  eviction while generating. Each layer keeps budget*T entries: the first `start` entries,\n"
-            "  the last prompt entry, and anchors (most attended entries) that absorb the mean of their\n"
+            "  the last `protect` prompt entries, and anchors (most attended entries) that absorb the mean of their\n"
             "  nearest neighbours' K/V. While generating, the entry `distance` slots before the end of the\n"
             "  compressed prompt is evicted whenever len - budget*N >= 1.\n"
-            "  options: start=1, distance=25, parity=0 (1: the reference code's rank/position indexing)",
+            "  options: start=1, protect=1 (last prompt entries kept unmerged; e.g. 16 keeps a short\n"
+            "           question intact), distance=25, parity=0 (1: the reference code's indexing)",
     .opts = elastic_opts,
     .priv_size = sizeof(struct elastic),
     .need_prefill = VLKV_STAT_COLSUM,
