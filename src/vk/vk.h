@@ -6,6 +6,10 @@
  *   vk_pipeline.c compute pipelines from the embedded SPIR-V (vk_spv.h), created lazily, with
  *                 specialization constants for the workgroup size and op variants
  *   vk_ops.c      one recording function per op (the decoder's / ViT's / KV cache's ops)
+ *   vk_llama.c    the LLaMA decoder forward with the device-resident KV cache, per-head attention
+ *                 statistics for the KV policies, and device KV rewriting (vk_llama.h)
+ *   vk_clip.c     the CLIP ViT + MLP projector (vk_clip.h)
+ * context.c drives both when a context is created with backend VLKV_BACKEND_VULKAN.
  *
  * Usage: vk_device_open() once; upload weights with vk_buffer_create() + vk_buffer_write();
  * per forward: vk_begin(), record ops (each inserts the barrier it needs), vk_submit() (waits).
