@@ -475,33 +475,63 @@ static void gemv_rp_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
     }
 }
 
-/* Q8_0: signed x signed through the sign trick (|x| unsigned, y takes x's sign). */
+/* Q8_0: signed x signed through the sign trick (|x| unsigned, y takes x's sign). One group of 8
+ * rows against CC activation columns; the prompt gemm (gemm_rp) and the decode gemv (CC = 1) run
+ * this same tile, so a token gets bit-identical results in a prompt batch and in decode. */
+AVX2_INLINE void rp_q8_0_tile(const int CC, const int PF, int64_t nb, const uint8_t *p, const char *ycols, size_t ys,
+                              float *s, size_t lds, int64_t r0, int64_t nr) {
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, p += 272) {
+        if (PF)
+            for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + RP_PF + 64 * l, _MM_HINT_T0);
+        __m256i is[4];
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) is[c] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+            const __m256i av = _mm256_sign_epi8(v, v);
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < CC; c++) {
+                const int8_t *q = ((const block_q8_0 *)(ycols + (size_t)c * ys))[b].qs;
+                const __m256i pr = _mm256_maddubs_epi16(av, _mm256_sign_epi8(bcast4(q + 4 * j), v));
+                is[c] = _mm256_add_epi32(is[c], _mm256_madd_epi16(pr, ones16));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) {
+            const float dy = FP16(((const block_q8_0 *)(ycols + (size_t)c * ys))[b].d);
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[c]), _mm256_mul_ps(dw, _mm256_set1_ps(dy)), acc[c]);
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) rp_store(s + (size_t)c * lds, r0, nr, acc[c]);
+}
+
 static void gemv_rp_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
     const int64_t nb = n / QK8_0;
     const size_t gs = (size_t)nb * 272;
-    const block_q8_0 *y = vy;
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
-        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += 272) {
-            for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + RP_PF + 64 * l, _MM_HINT_T0);
-            const int8_t *q = y[b].qs;
-            __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-            for (int j = 0; j < 8; j += 2) {
-                const __m256i v0 = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
-                const __m256i v1 = _mm256_loadu_si256((const __m256i *)(p + 48 + 32 * j));
-                const __m256i p0 = _mm256_maddubs_epi16(_mm256_sign_epi8(v0, v0), _mm256_sign_epi8(bcast4(q + 4 * j), v0));
-                const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(v1, v1), _mm256_sign_epi8(bcast4(q + 4 * j + 4), v1));
-                s0 = _mm256_add_epi32(s0, _mm256_madd_epi16(p0, ones16));
-                s1 = _mm256_add_epi32(s1, _mm256_madd_epi16(p1, ones16));
-            }
-            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_ps(FP16(y[b].d)));
-            const __m256 f = _mm256_cvtepi32_ps(_mm256_add_epi32(s0, s1));
-            if (b & 1) acc1 = _mm256_fmadd_ps(f, d, acc1);
-            else acc0 = _mm256_fmadd_ps(f, d, acc0);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8)
+        rp_q8_0_tile(1, 1, nb, (const uint8_t *)wr + (size_t)(r0 / 8) * gs, vy, 0, s, 0, r0, nr);
+}
+
+#define RP_CB 64   /* activation columns per column block of the repacked gemm (L2-resident) */
+static void gemm_rp_q8_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
+                              const void *y, size_t ys) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 272;
+    for (int64_t cb = 0; cb < nc; cb += RP_CB) {
+        const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
+        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+            int64_t c = cb;
+            for (; c + 4 <= ce; c += 4) rp_q8_0_tile(4, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+            for (; c < ce; c++) rp_q8_0_tile(1, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
         }
-        rp_store(s, r0, nr, _mm256_add_ps(acc0, acc1));
     }
 }
 
@@ -1443,6 +1473,7 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
 #undef SET
     k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_avx2;
+    k->gemm_rp[VLKV_TYPE_Q8_0] = gemm_rp_q8_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_avx2;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_avx2;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_avx2;

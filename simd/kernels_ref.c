@@ -326,7 +326,7 @@ void vlkv_repack(enum vlkv_type t, int64_t n, int64_t nr, const void *w, size_t 
             }
         } else {   /* Q4_K */
             for (int64_t b = 0; b < n / QK_K; b++) {
-                uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 16 * RPR;
+                uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 8 * RPR;
                 for (int r = 0; r < nrow; r++) {
                     const block_q4_K *x = (const block_q4_K *)((const uint8_t *)w + (size_t)(g * RPR + r) * ws) + b;
                     memcpy(d + 2 * r, &x->d, 2);
@@ -379,7 +379,7 @@ void vlkv_gemv_rp_ref(enum vlkv_type t, int64_t n, int64_t nr, float *s, const v
         } else {   /* Q4_K */
             const block_q8_K *y = vy;
             for (int64_t b = 0; b < n / QK_K; b++) {
-                const uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 16 * RPR;
+                const uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 8 * RPR;
                 for (int r = 0; r < RPR; r++) {
                     int sumi = 0, summ = 0;
                     for (int sb = 0; sb < 8; sb++) {

@@ -43,6 +43,11 @@ typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t
 
 /* s[r] = dot(w row r, y) for r < nr, w repacked as above starting at a group boundary. */
 typedef void (*vlkv_gemv_rp_fn)(int64_t n, int64_t nr, float *s, const void *wr, const void *y);
+/* s[c * lds + r] = dot(w row r, y column c) over repacked w (y columns ys bytes apart). A table
+ * that has both gemm_rp and gemv_rp for a type gives bit-identical results for a column in
+ * either (prompt and decode agree exactly). */
+typedef void (*vlkv_gemm_rp_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
+                                const void *y, size_t ys);
 
 /* Bytes of one repacked group of rows of n elements; 0 if type t has no repacked layout or n is
  * not a multiple of its block. */
@@ -65,6 +70,7 @@ struct vlkv_kernels {
     /* gemv over repacked weights (NULL = this table keeps the original layout for that type;
      * the reference table has none, its scalar loop is no faster on either layout) */
     vlkv_gemv_rp_fn gemv_rp[VLKV_TYPE_COUNT];
+    vlkv_gemm_rp_fn gemm_rp[VLKV_TYPE_COUNT];   /* prompt gemm over the same copy (NULL = original layout) */
 
     /* Activation conversion into a vec_dot_type (F16, BF16, Q8_0, Q8_1, Q8_K; F32 = copy). */
     void (*from_float[VLKV_TYPE_COUNT])(const float *x, void *y, int64_t n);

@@ -227,7 +227,8 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok
         /* decode: the row-interleaved copy made at load, if the table has a kernel for it */
         const uint8_t *rp = W->repack;
         vlkv_gemv_rp_fn gemv_rp = rp ? k->gemv_rp[W->type] : NULL;
-        const size_t rp_gs = gemv_rp ? vlkv_repack_group_size(W->type, K) : 0;
+        vlkv_gemm_rp_fn gemm_rp = rp ? k->gemm_rp[W->type] : NULL;
+        const size_t rp_gs = rp ? vlkv_repack_group_size(W->type, K) : 0;
         /* tiny products are not worth waking the other threads (fork/join costs a few µs) */
         const int nth = (double)K * (double)M * (double)n_tok < 65536.0 ? 1 : o->n_threads;
         (void)nth;   /* only read by the OpenMP pragma */
@@ -236,7 +237,9 @@ OMP_PRAGMA(omp parallel num_threads(nth))
             int64_t r0, r1;
             split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);
             if (r1 > r0) {
-                if (n_tok > 1 && gemm) {
+                if (n_tok > 1 && gemm_rp && r0 % VLKV_RP_ROWS == 0) {
+                    gemm_rp(K, r1 - r0, n_tok, y + r0, (size_t)M, rp + (size_t)(r0 / VLKV_RP_ROWS) * rp_gs, xq, rs);
+                } else if (n_tok > 1 && gemm) {
                     gemm(K, r1 - r0, n_tok, y + r0, (size_t)M, w + (size_t)r0 * ws, ws, xq, rs);
                 } else {
                     for (int64_t t = 0; t < n_tok; t++) {
@@ -315,12 +318,15 @@ OMP_PRAGMA(omp parallel num_threads(nth))
             const size_t ws = W[i]->nb[1];
             const uint8_t *w = (const uint8_t *)W[i]->data + (size_t)a * ws;
             vlkv_gemv_rp_fn gemv_rp = W[i]->repack ? o->k->gemv_rp[W[i]->type] : NULL;
-            if (n_tok > 1) {
+            vlkv_gemm_rp_fn gemm_rp = W[i]->repack ? o->k->gemm_rp[W[i]->type] : NULL;
+            const uint8_t *rp = W[i]->repack ? (const uint8_t *)W[i]->repack +
+                                (size_t)(a / VLKV_RP_ROWS) * vlkv_repack_group_size(W[i]->type, K) : NULL;
+            if (n_tok > 1 && gemm_rp && a % VLKV_RP_ROWS == 0) {
+                gemm_rp(K, b - a, n_tok, y[i] + a, (size_t)M, rp, xq, rs);
+            } else if (n_tok > 1) {
                 o->k->gemm[W[i]->type](K, b - a, n_tok, y[i] + a, (size_t)M, w, ws, xq, rs);
             } else if (gemv_rp && a % VLKV_RP_ROWS == 0) {
-                gemv_rp(K, b - a, y[i] + a,
-                        (const uint8_t *)W[i]->repack + (size_t)(a / VLKV_RP_ROWS) * vlkv_repack_group_size(W[i]->type, K),
-                        xq);
+                gemv_rp(K, b - a, y[i] + a, rp, xq);
             } else {
                 o->k->gemv[W[i]->type](K, b - a, y[i] + a, w, ws, xq);
             }

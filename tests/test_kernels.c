@@ -381,7 +381,8 @@ static void test_helpers(const struct vlkv_kernels *k, const struct vlkv_kernels
         if (n > 2) a[1] = b[2] = -INFINITY;
         const float sa = ref->softmax_exp_f32(n, a, mx), sb = k->softmax_exp_f32(n, b + 1, mx);
         bad = 0;
-        for (int64_t i = 0; i < n; i++) bad += !(fabs(a[i] - b[1 + i]) <= 4e-6 * fabs(a[i]));
+        /* + one denormal ulp (2^-149): results below FLT_MIN have absolute, not relative, precision */
+        for (int64_t i = 0; i < n; i++) bad += !(fabs(a[i] - b[1 + i]) <= 4e-6 * fabs(a[i]) + 1.5e-45);
         CHECK_MSG(bad == 0, "%s softmax_exp n=%lld: %d wrong", k->name, (long long)n, bad);
         CHECK_MSG(fabs(sa - sb) <= (4e-6 + n * ULP) * sa, "%s softmax sum n=%lld: %.9g vs %.9g",
                   k->name, (long long)n, sb, sa);
@@ -389,11 +390,107 @@ static void test_helpers(const struct vlkv_kernels *k, const struct vlkv_kernels
     }
 }
 
+/* ---- repacked (row-interleaved) decode layout ----------------------------------------------
+ * vlkv_repack + gemv over the repacked copy (the scalar layout spec vlkv_gemv_rp_ref, and the
+ * table's gemv_rp kernel when k != NULL) against the reference vec_dot on the original rows:
+ * row counts around the 8-row interleave, K of 1, 3, 9 blocks, model sizes and one K beyond the
+ * AVX2 kernel's 512-block activation chunk; source rows, activations and the repacked copy off
+ * the SIMD alignment; outputs past nr must stay untouched. */
+static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels *ref) {
+    static const enum vlkv_type types[] = { VLKV_TYPE_Q4_0, VLKV_TYPE_Q8_0, VLKV_TYPE_Q4_K };
+    static const int rows[] = { 1, 7, 8, 9, 13, 17 };
+    for (size_t it = 0; it < LEN(types); it++) {
+        const enum vlkv_type wt = types[it];
+        if (k && !k->gemv_rp[wt]) continue;
+        const struct vlkv_type_traits *tr = vlkv_type_traits_get(wt);
+        const enum vlkv_type vt = tr->vec_dot_type;
+        const int64_t bl = tr->blck;
+        const int64_t sizes[] = { bl, 3 * bl, 9 * bl, 2048, 11008, bl == 32 ? 32 * 600 : 256 * 75 };
+        for (size_t is = 0; is < LEN(sizes); is++) {
+            const int64_t n = sizes[is];
+            const int nr = rows[(is + it) % LEN(rows)] + (is == 0 ? 0 : (int)is * 3);   /* 1..32 */
+            const size_t wrs = vlkv_row_size(wt, n), ws = wrs + 2 * 3;
+            const size_t rpsz = vlkv_repack_size(wt, n, nr);
+            CHECK_MSG(rpsz == vlkv_repack_group_size(wt, n) * (size_t)((nr + 7) / 8) && rpsz > 0,
+                      "repack size %s n=%lld", tr->name, (long long)n);
+            float *xf = xalloc(n * 4), *tw = xalloc(n * 4), *ty = xalloc(n * 4);
+            char *wbuf = xalloc(ws * nr), *ybuf = xalloc(vlkv_row_size(vt, n)), *rbuf = xalloc(rpsz);
+            char *w = wbuf + 2 * (is % 3), *y = ybuf + ((vt == VLKV_TYPE_Q8_K) ? 4 : 2) * (is % 2);
+            char *rp = rbuf + 2 * ((is + 1) % 3);
+            for (int r = 0; r < nr; r++) {
+                fill(xf, n, 1.0f + r % 5);
+                tr->from_float(xf, w + r * ws, n);
+            }
+            fill(xf, n, 0.7f);
+            vlkv_type_traits_get(vt)->from_float(xf, y, n);
+            vlkv_repack(wt, n, nr, w, ws, rp);
+            float s_ref[40], s_rp[40 + 8];
+            for (int i = 0; i < 48; i++) s_rp[i] = -7.0f;
+            if (k) k->gemv_rp[wt](n, nr, s_rp, rp, y);
+            else vlkv_gemv_rp_ref(wt, n, nr, s_rp, rp, y);
+            int bad = 0;
+            for (int r = 0; r < nr; r++) {
+                double dot, absdot;
+                deq_dot(wt, w + r * ws, y, n, &dot, &absdot, tw, ty);
+                const double tol = (n / bl + 8) * ULP * (absdot + min_terms(wt, tw, ty, n)) + 1e-30;
+                ref->vec_dot[wt](n, &s_ref[r], w + r * ws, y);
+                if (!(fabs(s_rp[r] - s_ref[r]) <= tol)) {
+                    if (bad++ < 3) printf("  %s gemv_rp %s n=%lld nr=%d row %d: %.9g vs ref %.9g (tol %.3g)\n",
+                                          k ? k->name : "ref", tr->name, (long long)n, nr, r, s_rp[r], s_ref[r], tol);
+                }
+            }
+            for (int r = nr; r < 48; r++) bad += s_rp[r] != -7.0f;
+            CHECK_MSG(bad == 0, "%s gemv_rp %s n=%lld nr=%d: %d wrong", k ? k->name : "ref", tr->name,
+                      (long long)n, nr, bad);
+            /* the prompt gemm over the same copy: 6 columns (a 4-column tile and remainders),
+             * against the reference, and bit-identical with gemv_rp column by column */
+            if (k && k->gemm_rp[wt]) {
+                enum { NC = 6 };
+                const size_t ys = vlkv_row_size(vt, n) + 2;
+                char *yb = xalloc(ys * NC);
+                char *yc = yb + 2 * ((is + 1) % 2);
+                for (int c = 0; c < NC; c++) {
+                    fill(xf, n, 0.3f + c);
+                    vlkv_type_traits_get(vt)->from_float(xf, yc + c * ys, n);
+                }
+                const size_t lds = (size_t)nr + 3;
+                float *sm = xalloc(sizeof(float) * lds * NC);
+                for (size_t i = 0; i < lds * NC; i++) sm[i] = -7.0f;
+                k->gemm_rp[wt](n, nr, NC, sm, lds, rp, yc, ys);
+                int bad2 = 0, diff = 0;
+                for (int c = 0; c < NC; c++) {
+                    float sv[40 + 8];
+                    k->gemv_rp[wt](n, nr, sv, rp, yc + c * ys);
+                    for (int r = 0; r < nr; r++) {
+                        double dot, absdot;
+                        deq_dot(wt, w + r * ws, yc + c * ys, n, &dot, &absdot, tw, ty);
+                        const double tol = (n / bl + 8) * ULP * (absdot + min_terms(wt, tw, ty, n)) + 1e-30;
+                        float sr;
+                        ref->vec_dot[wt](n, &sr, w + r * ws, yc + c * ys);
+                        bad2 += !(fabs(sm[c * lds + r] - sr) <= tol);
+                        diff += memcmp(&sm[c * lds + r], &sv[r], sizeof(float)) != 0;
+                    }
+                    for (size_t r = (size_t)nr; r < lds; r++) bad2 += sm[c * lds + r] != -7.0f;
+                }
+                CHECK_MSG(bad2 == 0, "%s gemm_rp %s n=%lld nr=%d: %d wrong", k->name, tr->name, (long long)n, nr, bad2);
+                CHECK_MSG(diff == 0, "%s gemm_rp %s n=%lld nr=%d: %d outputs differ from gemv_rp", k->name, tr->name,
+                          (long long)n, nr, diff);
+                free(yb); free(sm);
+            }
+            free(xf); free(tw); free(ty); free(wbuf); free(ybuf); free(rbuf);
+        }
+    }
+    /* types without a repacked layout report size 0 */
+    CHECK(vlkv_repack_size(VLKV_TYPE_Q6_K, 256, 8) == 0 && vlkv_repack_size(VLKV_TYPE_Q4_0, 33, 8) == 0);
+}
+
 int main(void) {
     const struct vlkv_kernels *ref = vlkv_kernels_for(VLKV_ISA_REF);
     CHECK(ref != NULL);
     if (!ref) return test_done("test_kernels");
     test_ref_against_formula(ref);
+    test_repack(NULL, ref);
+    CHECK(ref->gemv_rp[VLKV_TYPE_Q4_0] == NULL);   /* the scalar table keeps the original layout */
 
     const struct vlkv_kernels *best = vlkv_kernels_get();
     printf("test_kernels: selected table: %s\n", best->name);
@@ -413,6 +510,7 @@ int main(void) {
         const int64_t before = g_compared;
         test_dots(k, ref);
         test_gemm_big(k, ref);
+        test_repack(k, ref);
         test_converters(k, ref);
         test_helpers(k, ref);
         printf("test_kernels: compared the %s table with ref (%lld dot-product shapes)\n", k->name,
