@@ -214,28 +214,29 @@ static vlkv_status head_stats(struct vk_llama *g, const struct vk_llama_head_req
     const struct vk_llama_layer *G = &g->layers[il];
     const enum vlkv_type kt = (enum vlkv_type)g->kv_type;
     const uint32_t H = (uint32_t)hp->n_head, HKV = (uint32_t)hp->n_head_kv, D = (uint32_t)hp->d_head;
-    const size_t base = (size_t)il * g->hs_layer, blk = g->hs_off_post, hb = (size_t)H * n_kv * 4;
+    /* device: the one block g->hs; host: layer il's block of hs_host */
+    const size_t hbase = (size_t)il * g->hs_layer, blk = g->hs_off_post, hb = (size_t)H * n_kv * 4;
     const struct vk_ref none = {NULL, 0, 0};
     if (r->sum_r1 > r->sum_r0) {
         VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
-                                       vk_ref_at(&g->hs, base, blk), none, n, n_kv, H, HKV, D, (uint32_t)r->sum_r0,
+                                       vk_ref_at(&g->hs, 0, blk), none, n, n_kv, H, HKV, D, (uint32_t)r->sum_r0,
                                        (uint32_t)r->sum_r1, n_kv, 0, 0.0f));
-        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, base, 0), vk_ref_at(&g->hs, base, 0), hb));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, hbase, 0), vk_ref_at(&g->hs, 0, 0), hb));
     }
     if (r->post_r1 > r->post_r0) {
-        const size_t po = base + g->hs_off_post, co = base + g->hs_off_cnt;
+        const size_t po = g->hs_off_post, co = g->hs_off_cnt;
         VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
                                        vk_ref_at(&g->hs, po, blk), r->count ? vk_ref_at(&g->hs, co, blk) : none, n,
                                        n_kv, H, HKV, D, (uint32_t)r->post_r0, (uint32_t)r->post_r1, n_kv, 0, r->thr));
-        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, po, 0), vk_ref_at(&g->hs, po, 0), hb));
-        if (r->count) VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, co, 0), vk_ref_at(&g->hs, co, 0), hb));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, hbase + po, 0), vk_ref_at(&g->hs, po, 0), hb));
+        if (r->count) VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, hbase + co, 0), vk_ref_at(&g->hs, co, 0), hb));
     }
     if (r->rows_r1 > r->rows_r0) {
-        const size_t ro = base + g->hs_off_rows, nr = (size_t)(r->rows_r1 - r->rows_r0);
+        const size_t ro = g->hs_off_rows, nr = (size_t)(r->rows_r1 - r->rows_r0);
         VLKV_TRY(vk_op_attn_head_stats(d, kt, vk_ref_of(&g->q), vk_ref_of(&G->k), vk_ref_of(&g->stats),
                                        vk_ref_at(&g->hs, ro, nr * blk), none, n, n_kv, H, HKV, D,
                                        (uint32_t)r->rows_r0, (uint32_t)r->rows_r1, n_kv, 1, 0.0f));
-        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, ro, 0), vk_ref_at(&g->hs, ro, 0), nr * hb));
+        VLKV_TRY(vk_copy(d, vk_ref_at(&g->hs_host, hbase + ro, 0), vk_ref_at(&g->hs, ro, 0), nr * hb));
     }
     g->hs_nkv[il] = (int32_t)n_kv;
 fail:
@@ -266,7 +267,9 @@ vlkv_status vk_llama_stats_reserve(struct vk_llama *g, int32_t max_rows) {
     g->hs_off_cnt = 2 * blk;
     g->hs_off_rows = 3 * blk;
     g->hs_layer = 3 * blk + (size_t)max_rows * blk;
-    VLKV_TRY(upload(g->dev, &g->hs, NULL, (size_t)hp->n_layer * g->hs_layer));
+    /* the device holds one layer's block: each layer's results are copied out before the next
+     * layer's statistics overwrite them (the recorded barriers order the two) */
+    VLKV_TRY(upload(g->dev, &g->hs, NULL, g->hs_layer));
     VLKV_TRY(vk_buffer_create(g->dev, (size_t)hp->n_layer * g->hs_layer, VK_MEM_HOST, &g->hs_host));
     g->hs_rows = max_rows;
     return VLKV_OK;

@@ -44,10 +44,11 @@ struct vk_llama {
     struct vk_buffer idx;                  /* int32 [2*n_ctx] keep lists / merge segments */
     struct vk_buffer kv_scratch;           /* one layer's K (or V) for compaction / merging */
     size_t   up_size, down_size;
-    /* per-head statistics for the KV policies (vk_llama_stats_reserve): one block per layer of
+    /* per-head statistics for the KV policies (vk_llama_stats_reserve): a block of
      * sums [n_head][n_ctx] | post sums [n_head][n_ctx] | counts [n_head][n_ctx] (uint32) |
      * probability rows [hs_rows][n_head][n_ctx]; the used part of each is packed with row stride
-     * n_kv (the layer's slots after the append) and read back into hs_host at the same offsets. */
+     * n_kv (the layer's slots after the append). The device has one block (reused layer after
+     * layer); each layer's results are copied into its own block of hs_host [n_layer]. */
     int32_t  hs_rows;                      /* -1: not reserved */
     size_t   hs_layer, hs_off_post, hs_off_cnt, hs_off_rows;
     struct vk_buffer hs, hs_host;
