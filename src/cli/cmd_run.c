@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "context.h"
 #include "cli.h"
 #include "vlkv.h"
 
@@ -30,6 +31,12 @@ static void print_kv_stats(vlkv_context *ctx, const struct cli_common *c, int de
             kib(ks.bytes_used), kib(ks.bytes_full), 100.0 * frac, kib(ks.bytes_full - ks.bytes_used),
             kib(ks.bytes_reserved), ks.policy_ms);
     if (!detailed) return;
+    const char *dev = NULL;
+    uint64_t dev_bytes = 0, dev_peak = 0;
+    if (vlkv_context_device(ctx, &dev, &dev_bytes, &dev_peak))
+        fprintf(stderr, "device: %s (decoder%s), device memory %.1f MiB (peak %.1f MiB)\n", dev ? dev : "?",
+                vlkv_context_vision_on_device(ctx) ? " + image encoder" : "", dev_bytes / 1048576.0,
+                dev_peak / 1048576.0);
     fprintf(stderr, "kv: prompt positions %d; entries per layer:", ks.n_prompt);
     for (int32_t il = 0; il < ks.n_layer; il++) fprintf(stderr, " %d", ks.len[il]);
     fprintf(stderr, "\n");
