@@ -6,7 +6,7 @@
  *      numbers are DRAM numbers), and the fraction of (a) at the same thread count;
  *  (c) gemm (prefill, 512 tokens) GFLOP/s per type x ISA, activation quantization included,
  *      next to OpenBLAS cblas_sgemm on the same shape and thread count.
- * Usage: bench_kernels [-t threads] [-m probe_MB] [-r reps] [--quick] [--ref (also time the scalar table)] */
+ * Usage: bench_kernels [-t threads] [-m probe_MB] [-r reps] [--quick] [--gemv-only] [--ref (also time the scalar table)] */
 #include "simd.h"
 #include "types.h"
 #include "internal.h"
@@ -126,14 +126,27 @@ static void sanitize_scales(enum vlkv_type t, char *p, size_t bytes) {
 static char *g_arena;          /* rotation buffer shared by every gemv run (allocated once) */
 static size_t g_arena_size;
 
-static void bench_gemv(const struct vlkv_kernels *k, enum vlkv_type t, struct shape sh, int nth, int reps, double bw) {
+/* The repacked layout (simd.h): every group-block starts with 8 (Q4_K: 16) f16 scales. */
+static void sanitize_scales_rp(enum vlkv_type t, char *p, size_t bytes) {
+    const size_t bs = t == VLKV_TYPE_Q4_0 ? 144 : t == VLKV_TYPE_Q8_0 ? 272 : 1184;
+    const int nd = t == VLKV_TYPE_Q4_K ? 16 : 8;
+    const uint16_t h = 0x1800;
+    for (size_t off = 0; off + bs <= bytes; off += bs)
+        for (int i = 0; i < nd; i++) memcpy(p + off + 2 * i, &h, 2);
+}
+
+/* rp = 1: the table's gemv_rp over the row-interleaved layout the engine repacks to at load */
+static void bench_gemv(const struct vlkv_kernels *k, enum vlkv_type t, struct shape sh, int nth, int reps, double bw,
+                       int rp) {
     const struct vlkv_type_traits *tr = vlkv_type_traits_get(t);
-    const size_t wbytes = vlkv_row_size(t, sh.n) * sh.rows;
+    if (rp && !k->gemv_rp[t]) return;
+    const size_t wbytes = rp ? vlkv_repack_size(t, sh.n, sh.rows) : vlkv_row_size(t, sh.n) * sh.rows;
     /* The arena holds distinct random bytes (identical pages could be deduplicated by the host
      * and then hit in cache); here only the scale fields are made sane so the arithmetic stays
      * finite. Rotating over arena/wbytes matrices makes every call stream from DRAM. */
     const int ncopy = (int)VLKV_MAX(1, g_arena_size / wbytes);
-    sanitize_scales(t, g_arena, (size_t)ncopy * wbytes);
+    if (rp) sanitize_scales_rp(t, g_arena, (size_t)ncopy * wbytes);
+    else sanitize_scales(t, g_arena, (size_t)ncopy * wbytes);
     const size_t rs = vlkv_row_size(t, sh.n);
     const enum vlkv_type vt = tr->vec_dot_type;
     float *x = xmalloc(sh.n * sizeof(float)), *s = xmalloc(sh.rows * sizeof(float));
@@ -156,15 +169,17 @@ static void bench_gemv(const struct vlkv_kernels *k, enum vlkv_type t, struct sh
                 ith = omp_get_thread_num();
                 n = omp_get_num_threads();
 #endif
-                const int64_t dr = (sh.rows + n - 1) / n, r0 = dr * ith, r1 = VLKV_MIN(sh.rows, r0 + dr);
-                if (r1 > r0) k->gemv[t](sh.n, r1 - r0, s + r0, wi + r0 * rs, rs, y);
+                const int64_t dr = ((sh.rows + n - 1) / n + 15) / 16 * 16, r0 = dr * ith, r1 = VLKV_MIN(sh.rows, r0 + dr);
+                if (r1 > r0 && rp)
+                    k->gemv_rp[t](sh.n, r1 - r0, s + r0, wi + (size_t)(r0 / VLKV_RP_ROWS) * vlkv_repack_group_size(t, sh.n), y);
+                else if (r1 > r0) k->gemv[t](sh.n, r1 - r0, s + r0, wi + r0 * rs, rs, y);
             }
         }
         const double dt = (vlkv_time_ms() - t0) / ncopy;
         if (rep > 0 && dt < best) best = dt;   /* rep 0 is warm-up */
     }
     const double gbs = wbytes / (best * 1e-3) / 1e9;
-    printf("| gemv %-5s | %-4s | %5lldx%-5lld %-10s | %2d | %9.0f | %6.2f | %5.1f%% |\n", tr->name, k->name,
+    printf("| gemv%s %-5s | %-4s | %5lldx%-5lld %-10s | %2d | %9.0f | %6.2f | %5.1f%% |\n", rp ? "_rp" : "", tr->name, k->name,
            (long long)sh.rows, (long long)sh.n, sh.what, nth, best * 1e6, gbs, 100.0 * gbs / bw);
     vlkv_free_aligned(x); vlkv_free_aligned(s); vlkv_free_aligned(y);
 }
@@ -232,16 +247,17 @@ static double bench_sgemm(int64_t rows, int64_t n, int64_t ntok, int nth, int re
 #endif
 
 int main(int argc, char **argv) {
-    int nth = max_threads(), reps = 3, quick = 0, with_ref = 0;
+    int nth = max_threads(), reps = 3, quick = 0, with_ref = 0, gemv_only = 0;
     size_t probe_mb = 512;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-t") && i + 1 < argc) nth = atoi(argv[++i]);
         else if (!strcmp(argv[i], "-m") && i + 1 < argc) probe_mb = (size_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "-r") && i + 1 < argc) reps = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--gemv-only")) gemv_only = 1;
         else if (!strcmp(argv[i], "--ref")) with_ref = 1;
         else {
-            fprintf(stderr, "usage: %s [-t threads] [-m probe_MB] [-r reps] [--quick] [--ref]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-t threads] [-m probe_MB] [-r reps] [--quick] [--gemv-only] [--ref]\n", argv[0]);
             return 2;
         }
     }
@@ -277,11 +293,14 @@ int main(int argc, char **argv) {
         for (size_t it = 0; it < sizeof gtypes / sizeof gtypes[0]; it++)
             for (size_t is = 0; is < sizeof shapes / sizeof shapes[0]; is++) {
                 if ((quick || isa == VLKV_ISA_REF) && is > 0) continue;
-                bench_gemv(k, gtypes[it], shapes[is], 1, reps, bw1);
-                if (nth > 1) bench_gemv(k, gtypes[it], shapes[is], nth, reps, bwn);
+                for (int rp = 0; rp < 2; rp++) {   /* original rows, then the repacked layout */
+                    bench_gemv(k, gtypes[it], shapes[is], 1, reps, bw1, rp);
+                    if (nth > 1) bench_gemv(k, gtypes[it], shapes[is], nth, reps, bwn, rp);
+                }
             }
     }
     vlkv_free_aligned(g_arena);
+    if (gemv_only) return 0;
 
     /* (c) */
     const int64_t grows = quick ? 1024 : 2048, gn = quick ? 1024 : 2048, ntok = 512;

@@ -448,9 +448,11 @@ static void gemv_rp_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
             const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144;
             __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
             for (int64_t b = 0; b < kn; b++, p += 144) {
-                _mm_prefetch((const char *)p + RP_PF, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + RP_PF + 64, _MM_HINT_T0);
-                _mm_prefetch((const char *)p + RP_PF + 128, _MM_HINT_T0);
+                if (RP_PF > 0) {
+                    _mm_prefetch((const char *)p + RP_PF, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p + RP_PF + 64, _MM_HINT_T0);
+                    _mm_prefetch((const char *)p + RP_PF + 128, _MM_HINT_T0);
+                }
                 const int8_t *q = y[kb0 + b].qs;
                 __m256i sum = _mm256_setzero_si256();
                 for (int j = 0; j < 4; j++) {
@@ -485,7 +487,7 @@ AVX2_INLINE void rp_q8_0_tile(const int CC, const int PF, int64_t nb, const uint
     _Pragma("GCC unroll 4")
     for (int c = 0; c < CC; c++) acc[c] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++, p += 272) {
-        if (PF)
+        if (PF && RP_PF > 0)
             for (int l = 0; l < 5; l++) _mm_prefetch((const char *)p + RP_PF + 64 * l, _MM_HINT_T0);
         __m256i is[4];
         _Pragma("GCC unroll 4")
@@ -559,7 +561,8 @@ static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
             __m256i sumi = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
                 const uint8_t *qc = qs + 256 * c;
-                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)qc + RP_PF + 64 * l, _MM_HINT_T0);
+                if (RP_PF > 0)
+                    for (int l = 0; l < 4; l++) _mm_prefetch((const char *)qc + RP_PF + 64 * l, _MM_HINT_T0);
                 __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
                 for (int j = 0; j < 8; j++) {
                     const __m256i v = _mm256_loadu_si256((const __m256i *)(qc + 32 * j));
