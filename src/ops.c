@@ -47,6 +47,9 @@ void vlkv_ops_init(struct vlkv_ops_ctx *o, int n_threads) {
     /* Once, outside any OpenMP region: OpenBLAS gets the same thread count as our ops. */
     openblas_set_num_threads(o->n_threads);
 #endif
+    /* VLKV_BLAS_OMP=0: one multi-threaded sgemm per tile outside OpenMP regions (the old way) */
+    const char *bo = getenv("VLKV_BLAS_OMP");
+    o->blas_in_omp = !(bo && bo[0] == '0');
     const char *pm = getenv("VLKV_PREFILL");
     if (pm && !strcmp(pm, "blas")) o->prefill_mode = 1;
     if (pm && !strcmp(pm, "gemm")) o->prefill_mode = 2;
@@ -139,13 +142,23 @@ int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor
 #endif
 }
 
+/* Rows per tile of one thread when each OpenMP thread runs its own sgemm (blas_in_omp): the
+ * same ~2 MB split over the threads, at least 16 rows. */
+static int64_t blas_thread_rows(int64_t K, int64_t M, int nth) {
+    int64_t tt = blas_tile_rows(K, M) / VLKV_MAX(1, nth) / 16 * 16;
+    return VLKV_MIN(VLKV_MAX(16, tt), M);
+}
+
 size_t vlkv_matmul_wsize(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
     const struct vlkv_type_traits *tr = vlkv_type_traits_get(W->type);
     if (!tr) return 0;
     int64_t K = W->ne[0], M = W->ne[1];
     if (vlkv_matmul_uses_blas(o, W, n_tok)) {
         if (W->type == VLKV_TYPE_F32) return 0;
-        return (size_t)blas_tile_rows(K, M) * (size_t)K * sizeof(float);
+        const size_t rows = o->blas_in_omp && o->n_threads > 1
+                                ? (size_t)blas_thread_rows(K, M, o->n_threads) * (size_t)o->n_threads
+                                : (size_t)blas_tile_rows(K, M);
+        return VLKV_MAX(rows, (size_t)blas_tile_rows(K, M)) * (size_t)K * sizeof(float);
     }
     if (tr->vec_dot_type == VLKV_TYPE_F32) return 0;
     return (size_t)n_tok * vlkv_row_size(tr->vec_dot_type, K);
@@ -163,6 +176,29 @@ static void matmul_blas(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
     }
     void (*to_float)(const void *, float *, int64_t) = o->k->to_float[W->type];
     if (!to_float) to_float = vlkv_type_traits_get(W->type)->to_float;
+#ifdef _OPENMP
+    if (o->n_threads > 1 && o->blas_in_omp) {
+        /* each OpenMP thread dequantizes its own rows' tiles and runs a single-threaded sgemm on
+         * them: no OpenBLAS worker threads wake up, so nothing competes with our (spinning) OpenMP
+         * workers for the cores. The thread count goes back for callers of cblas outside ops. */
+        const int64_t tt = blas_thread_rows(K, M, o->n_threads);
+        openblas_set_num_threads(1);
+OMP_PRAGMA(omp parallel num_threads(o->n_threads))
+        {
+            int64_t r0, r1;
+            split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);
+            float *tile = (float *)o->wbuf + (size_t)thread_id() * (size_t)tt * (size_t)K;
+            for (int64_t rr = r0; rr < r1; rr += tt) {
+                const int64_t nr = VLKV_MIN(tt, r1 - rr);
+                for (int64_t r = 0; r < nr; r++) to_float(w + (size_t)(rr + r) * W->nb[1], tile + r * K, K);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n_tok, (int)nr, (int)K, 1.0f, x, (int)K,
+                            tile, (int)K, 0.0f, y + rr, (int)M);
+            }
+        }
+        openblas_set_num_threads(o->n_threads);
+        return;
+    }
+#endif
     const int64_t tm = blas_tile_rows(K, M);
     float *tile = o->wbuf;
     for (int64_t r0 = 0; r0 < M; r0 += tm) {

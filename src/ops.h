@@ -20,6 +20,7 @@ struct vlkv_ops_ctx {
     int     use_blas;    /* 1: large GEMMs may go to OpenBLAS (VLKV_BLAS=0 in the environment disables) */
     float  *att;         /* attention scores scratch: [n_threads][att_n] floats (kv_attend), grown on demand */
     size_t  att_n;       /* floats per thread in att */
+    int     blas_in_omp; /* 1: dequantized-weight sgemm runs per OpenMP thread, OpenBLAS single-threaded */
     int     prefill_mode;/* 0 auto (measured rule below), 1 force BLAS, 2 force gemm kernels (VLKV_PREFILL env) */
 };
 
