@@ -304,26 +304,34 @@ size_t vlkv_repack_size(enum vlkv_type t, int64_t n, int64_t nr) {
     return vlkv_repack_group_size(t, n) * (size_t)((nr + RPR - 1) / RPR);
 }
 
+/* Q4_0 / Q8_0 groups: nq quant bytes per block (constant at each call site, so the 4-byte
+ * moves unroll); src[r] is row r's first block. */
+static inline __attribute__((always_inline)) void rp_copy_q0(uint8_t *p, const uint8_t *const *src, int nrow,
+                                                             int64_t nb, const int nq) {
+    const size_t bs = 2 + (size_t)nq;
+    for (int64_t b = 0; b < nb; b++, p += 2 * RPR + (size_t)nq * RPR) {
+        for (int r = 0; r < nrow; r++) {
+            const uint8_t *blk = src[r] + (size_t)b * bs;
+            memcpy(p + 2 * r, blk, 2);
+            for (int j = 0; j < nq / 4; j++) memcpy(p + 2 * RPR + j * 4 * RPR + 4 * r, blk + 2 + 4 * j, 4);
+        }
+    }
+}
+
 void vlkv_repack(enum vlkv_type t, int64_t n, int64_t nr, const void *w, size_t ws, void *dst) {
     const size_t gs = vlkv_repack_group_size(t, n);
     if (!gs) return;
     const int64_t ng = (nr + RPR - 1) / RPR;
     uint8_t *o = dst;
-    memset(dst, 0, gs * (size_t)ng);   /* padding rows: zero scales and quants */
     for (int64_t g = 0; g < ng; g++, o += gs) {
         const int nrow = (int)(nr - g * RPR < RPR ? nr - g * RPR : RPR);
+        if (nrow < RPR) memset(o, 0, gs);   /* padding rows: zero scales and quants */
         uint8_t *p = o;
         if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
-            const int q8 = t == VLKV_TYPE_Q8_0, nq = q8 ? 32 : 16;
-            const size_t bs = q8 ? sizeof(block_q8_0) : sizeof(block_q4_0);
-            for (int64_t b = 0; b < n / 32; b++) {
-                for (int r = 0; r < nrow; r++) {
-                    const uint8_t *blk = (const uint8_t *)w + (size_t)(g * RPR + r) * ws + (size_t)b * bs;
-                    memcpy(p + 2 * r, blk, 2);                 /* d */
-                    for (int j = 0; j < nq / 4; j++) memcpy(p + 2 * RPR + j * 4 * RPR + 4 * r, blk + 2 + 4 * j, 4);
-                }
-                p += 2 * RPR + nq * RPR;
-            }
+            const uint8_t *src[RPR];
+            for (int r = 0; r < nrow; r++) src[r] = (const uint8_t *)w + (size_t)(g * RPR + r) * ws;
+            if (t == VLKV_TYPE_Q8_0) rp_copy_q0(p, src, nrow, n / 32, 32);
+            else rp_copy_q0(p, src, nrow, n / 32, 16);
         } else {   /* Q4_K */
             for (int64_t b = 0; b < n / QK_K; b++) {
                 uint8_t *d = p, *dm = p + 2 * RPR, *sc = p + 4 * RPR, *mn = sc + 8 * RPR, *qs = mn + 8 * RPR;

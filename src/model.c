@@ -246,17 +246,17 @@ fail:
  * The copies live in malloc'd memory; the mapped pages they came from are dropped again
  * (madvise DONTNEED; a later read of the original layout refaults them from the file), so
  * resident memory does not double. VLKV_REPACK=0 in the environment keeps the original layout. */
-static vlkv_status repack_one(struct vlkv_model *m, const struct vlkv_tensor *ct, int n_threads) {
-    if (!ct || ct->repack) return VLKV_OK;
+/* Bytes of the repacked copy of ct (0 = not repacked: type without a gemv_rp kernel). */
+static size_t repack_bytes(const struct vlkv_tensor *ct) {
     const struct vlkv_kernels *k = vlkv_kernels_get();
-    if (ct->type >= VLKV_TYPE_COUNT || !k->gemv_rp[ct->type]) return VLKV_OK;
+    if (!ct || ct->type >= VLKV_TYPE_COUNT || !k->gemv_rp[ct->type]) return 0;
+    return vlkv_repack_size((enum vlkv_type)ct->type, ct->ne[0], ct->ne[1]);
+}
+
+static void repack_one(struct vlkv_model *m, const struct vlkv_tensor *ct, uint8_t *dst, int n_threads) {
     const int64_t K = ct->ne[0], M = ct->ne[1];
     const size_t gsz = vlkv_repack_group_size((enum vlkv_type)ct->type, K);
-    const size_t size = vlkv_repack_size((enum vlkv_type)ct->type, K, M);
-    if (!gsz || !size) return VLKV_OK;
     struct vlkv_tensor *t = &m->gguf.tensors[ct - m->gguf.tensors];
-    uint8_t *dst = vlkv_malloc_aligned(size);
-    if (!dst) return vlkv_error(VLKV_ERR_OOM, "%s: cannot allocate %zu bytes to repack '%s'", m->gguf.path, size, t->name);
     const int64_t ng = (M + VLKV_RP_ROWS - 1) / VLKV_RP_ROWS, chunk = 64;   /* groups per task */
     const uint8_t *src = t->data;
     (void)n_threads;
@@ -275,29 +275,65 @@ static vlkv_status repack_one(struct vlkv_model *m, const struct vlkv_tensor *ct
         if (pg > 0 && b > a) madvise((void *)a, b - a, MADV_DONTNEED);
     }
 #endif
-    return VLKV_OK;
 }
+
+#define RP_MAX_W 8   /* per layer: q, k, v, o, gate, up, down; plus the output matrix */
 
 static vlkv_status repack_weights(struct vlkv_model *m, int n_threads) {
     const char *e = getenv("VLKV_REPACK");
     if (e && e[0] == '0') return VLKV_OK;
     if (n_threads <= 0) n_threads = vlkv_n_cores();
-    for (int32_t il = 0; il < m->hp.n_layer; il++) {
-        const struct vlkv_llama_layer *L = &m->layers[il];
-        const struct vlkv_tensor *w[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
-        for (int i = 0; i < 7; i++) {
-            vlkv_status st = repack_one(m, w[i], n_threads);
-            if (st != VLKV_OK) return st;
+    const double t0 = vlkv_time_ms();
+    /* one arena for all copies (the lowest repack pointer is its base, see repack_free) */
+    size_t total = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t *arena = NULL;
+        if (pass == 1) {
+            if (total == 0) return VLKV_OK;
+            /* 2 MB aligned and transparent-huge-page backed where the OS allows: far fewer page
+             * faults while copying and fewer TLB misses in the decode stream */
+            const size_t hp = (size_t)2 << 20, asz = VLKV_ALIGN_UP(total, hp);
+            void *mem = NULL;
+            if (posix_memalign(&mem, hp, asz) != 0 || !mem)
+                return vlkv_error(VLKV_ERR_OOM, "%s: cannot allocate %zu bytes for the repacked weights", m->gguf.path,
+                                  asz);
+#if defined(VLKV_HAVE_MADVISE) && defined(MADV_HUGEPAGE)
+            madvise(mem, asz, MADV_HUGEPAGE);
+#endif
+            arena = mem;
         }
+        size_t off = 0;
+        for (int32_t il = 0; il <= m->hp.n_layer; il++) {
+            const struct vlkv_tensor *w[RP_MAX_W] = {0};
+            if (il < m->hp.n_layer) {
+                const struct vlkv_llama_layer *L = &m->layers[il];
+                const struct vlkv_tensor *lw[7] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+                memcpy(w, lw, sizeof lw);
+            } else {
+                w[0] = m->output;
+            }
+            for (int i = 0; i < RP_MAX_W; i++) {
+                const size_t sz = repack_bytes(w[i]);
+                if (!sz || (pass == 1 && w[i]->repack)) continue;   /* tied output already done */
+                if (pass == 1) repack_one(m, w[i], arena + off, n_threads);
+                off += VLKV_ALIGN_UP(sz, 64);
+            }
+        }
+        total = off;
     }
-    return repack_one(m, m->output, n_threads);
+    VLKV_LOG_INFO("%s: decode weights repacked for the %s kernels (%.0f MB) in %.0f ms", m->gguf.path,
+                  vlkv_kernels_get()->name, total / 1048576.0, vlkv_time_ms() - t0);
+    return VLKV_OK;
 }
 
 static void repack_free(struct vlkv_model *m) {
+    const void *base = NULL;
     for (uint64_t i = 0; m->gguf.tensors && i < m->gguf.n_tensors; i++) {
-        vlkv_free_aligned((void *)(uintptr_t)m->gguf.tensors[i].repack);
+        const void *r = m->gguf.tensors[i].repack;
+        if (r && (!base || (uintptr_t)r < (uintptr_t)base)) base = r;
         m->gguf.tensors[i].repack = NULL;
     }
+    free((void *)(uintptr_t)base);
 }
 
 /* ---- load / free ----------------------------------------------------------------------------- */
