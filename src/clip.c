@@ -502,11 +502,14 @@ static int dequant_to_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tenso
  * sgemm (its spinning workers slow OpenBLAS's pthreads down badly: F16 ViT at 22% of sgemm
  * through vlkv_matmul's tiles vs ~60% here), and one large sgemm instead of row tiles. Costs a
  * [M][K] F32 scratch (16 MB for CLIP-L's fc1) and ~1% of the GEMM time for the conversion.
- * Without BLAS: vlkv_matmul. */
+ * That path is now only the single-thread / VLKV_BLAS_OMP=0 one: by default vlkv_matmul runs one
+ * single-threaded sgemm per OpenMP thread on its own dequantized rows, which avoids the thread
+ * fight altogether (bench_clip, idle, default wait policy: F16 ViT 51% -> 63% of sgemm, Q8_0
+ * 62% -> 64%). Without BLAS: vlkv_matmul. */
 static vlkv_status clip_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, const struct vlkv_tensor *b,
                                const float *x, int64_t n, float *y, float *wf) {
 #ifdef VLKV_HAVE_BLAS
-    if (dequant_to_blas(o, W)) {
+    if (dequant_to_blas(o, W) && !(o->blas_in_omp && o->n_threads > 1)) {
         const int64_t K = W->ne[0], M = W->ne[1];
         void (*to_float)(const void *, float *, int64_t) = o->k->to_float[W->type];
         if (!to_float) to_float = vlkv_type_traits_get(W->type)->to_float;
