@@ -148,6 +148,44 @@ def validate(model, prefix, val_items, pad_id, bs=32):
     return acc
 
 
+def vision_stage(model, aux, cfg, args, log):
+    """Stage 0: the ViT and the auxiliary head alone, on the per-patch colour/shape/size labels of
+    fresh training images (indices from 10**7 on, disjoint from the conversation stream)."""
+    vis = model.vision
+    params = list(vis.parameters()) + list(aux.parameters())
+    opt = torch.optim.AdamW(params, lr=args.vision_lr, betas=(0.9, 0.95), weight_decay=args.wd)
+    val = [data.sample("val", i) for i in range(64)]
+    vpx = torch.from_numpy(np.stack([data.preprocess(s["image"], cfg.image_size) for s in val]))
+    vlab = torch.from_numpy(np.stack([patch_labels(s["scene"], cfg.image_size, cfg.patch_size) for s in val]))
+    t0, step, B = time.time(), 0, args.vision_batch
+    while time.time() - t0 < args.vision_minutes * 60:
+        progress = (time.time() - t0) / (args.vision_minutes * 60)
+        lr = args.vision_lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        ss = [data.sample("train", 10**7 + step * B + b) for b in range(B)]
+        px = torch.from_numpy(np.stack([data.preprocess(s["image"], cfg.image_size) for s in ss]))
+        lab = torch.from_numpy(np.stack([patch_labels(s["scene"], cfg.image_size, cfg.patch_size) for s in ss]))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            lg = aux(vis(px))
+        loss = sum(F.cross_entropy(part.float().reshape(-1, part.shape[-1]), lab[:, k].reshape(-1))
+                   for k, part in enumerate(lg.split(N_AUX, dim=-1)))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % 200 == 0 or time.time() - t0 >= args.vision_minutes * 60:
+            with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+                vl = aux(vis(vpx)).float()
+            obj = vlab[:, 0] > 0
+            acc = [((p.argmax(-1) == vlab[:, k]) & obj).sum().item() / max(1, obj.sum().item())
+                   for k, p in enumerate(vl.split(N_AUX, dim=-1))]
+            el = time.time() - t0
+            log(f"vision step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  aux {loss.item():.4f}  "
+                f"img/s {step * B / el:.1f}  object-patch acc colour {acc[0]:.3f} shape {acc[1]:.3f} size {acc[2]:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=55.0)
@@ -163,6 +201,12 @@ def main():
     ap.add_argument("--aux-weight", type=float, default=0.0,
                     help="weight of the auxiliary per-patch colour/shape/size loss on the vision features "
                          "(our stand-in for LLaVA's pretrained CLIP; the head is not exported)")
+    ap.add_argument("--vision-minutes", type=float, default=0.0,
+                    help="stage 0, inside the --minutes budget: train only the vision tower + the auxiliary "
+                         "per-patch head (no LM: ~130 img/s instead of ~5 on 2 cores) before the full model. "
+                         "Measured: 10 min -> per-object-patch accuracy colour 0.94, shape 0.84, size 0.89")
+    ap.add_argument("--vision-batch", type=int, default=32)
+    ap.add_argument("--vision-lr", type=float, default=2e-3)
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
                     "range when continuing)")
@@ -208,6 +252,12 @@ def main():
 
     budget = args.minutes * 60.0
     t0 = time.time()
+    if args.vision_minutes > 0:
+        if aux is None:
+            raise SystemExit("--vision-minutes needs --aux-weight > 0 (the stage-0 objective is the aux head)")
+        vision_stage(model, aux, cfg, args, log)
+        budget -= time.time() - t0   # the whole run stays within --minutes
+        t0 = time.time()
     step, best, run_loss, run_aux, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0, 0
     while True:
         elapsed = time.time() - t0
