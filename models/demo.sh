@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, from a clean checkout: install packages, build vlkv, and describe a shipped image
-# with the shipped tiny LLaVA under PrefixKV keeping 20% of the prompt KV cache.
+# with the shipped tiny LLaVA under PrefixKV keeping 20% of the prompt KV cache (after the
+# ground truth and the full-cache answer, for comparison; the tiny model is weak - models/README.md).
 #   bash models/demo.sh [IMAGE] [extra vlkv run flags...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,13 @@ cmake --build build -j"$(nproc 2>/dev/null || echo 2)" --target vlkv >/dev/null
 img=${1:-}
 [ -n "$img" ] && shift
 if [ -z "$img" ]; then img=$(ls models/samples/*.png | head -n 1); fi
+gt=$(grep -m1 "\"$(basename "$img")\".*\"description\"" models/samples/samples.jsonl 2>/dev/null |
+     sed 's/.*"description": "\([^"]*\)".*/\1/' || true)
+[ -n "$gt" ] && echo "ground truth: $gt"
+echo "== full cache (for comparison)"
+./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
+    --image "$img" -p "Describe this image in detail." 2>/dev/null
+echo "== PrefixKV, 20% of the prompt KV cache retained"
 set -x
 ./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
     --image "$img" -p "Describe this image in detail." \
