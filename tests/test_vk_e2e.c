@@ -32,6 +32,7 @@ int main(void) {
 #else
 #include "context.h"
 #include "vk.h"
+#include "vk_test_util.h"
 
 enum { N_GEN = 24 };
 
@@ -198,25 +199,9 @@ static void compare(const char *policy, const char *opts, float budget, int kv_f
 int main(void) {
     struct vk_device_caps devs[VK_MAX_DEVICES];
     int n = 0, pick = -1;
-    if (vk_list_devices(devs, VK_MAX_DEVICES, &n) != VLKV_OK || n == 0) {
-        printf("test_vk_e2e: no Vulkan devices (%s), skipped\n", vlkv_last_error());
-        return 77;
-    }
-    if (getenv("VLKV_VK_DEVICE")) {
-        if (vk_select_device(devs, n, -1, &pick) != VLKV_OK) {
-            fprintf(stderr, "test_vk_e2e: %s\n", vlkv_last_error());
-            return 1;
-        }
-    } else {
-        for (int i = 0; i < n && pick < 0; i++)
-            if (devs[i].usable && devs[i].type != VK_PHYSICAL_DEVICE_TYPE_CPU) pick = i;
-        for (int i = 0; i < n && pick < 0; i++)   /* lavapipe, chosen explicitly */
-            if (devs[i].usable) pick = i;
-    }
-    if (pick < 0) {
-        printf("test_vk_e2e: no usable Vulkan device (%s: %s), skipped\n", devs[0].name, devs[0].why_unusable);
-        return 77;
-    }
+    pick = vk_test_pick_device("test_vk_e2e", devs, &n);
+    if (pick == VK_TEST_SKIP) return 77;
+    if (pick < 0) return 1;
     printf("test_vk_e2e: device %d: %s (%s)\n", pick, devs[pick].name, vk_device_type_name(devs[pick].type));
 
     vlkv_model_params mp = vlkv_model_params_default();

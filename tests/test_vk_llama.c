@@ -31,6 +31,7 @@ int main(void) {
 #include "model.h"
 #include "tiny_llama.h"
 #include "vk_llama.h"
+#include "vk_test_util.h"
 
 static struct vk_device *g_dev;
 
@@ -194,25 +195,9 @@ static void run_case(const char *label, struct tiny_cfg cfg, uint32_t kv_type, d
 int main(void) {
     struct vk_device_caps devs[VK_MAX_DEVICES];
     int n = 0, pick = -1;
-    if (vk_list_devices(devs, VK_MAX_DEVICES, &n) != VLKV_OK || n == 0) {
-        printf("test_vk_llama: no Vulkan, skipped\n");
-        return 77;
-    }
-    if (getenv("VLKV_VK_DEVICE")) {
-        if (vk_select_device(devs, n, -1, &pick) != VLKV_OK) {
-            fprintf(stderr, "test_vk_llama: %s\n", vlkv_last_error());
-            return 1;
-        }
-    } else {
-        for (int i = 0; i < n && pick < 0; i++)
-            if (devs[i].usable && devs[i].type != VK_PHYSICAL_DEVICE_TYPE_CPU) pick = i;
-        for (int i = 0; i < n && pick < 0; i++)
-            if (devs[i].usable) pick = i;
-    }
-    if (pick < 0) {
-        printf("test_vk_llama: no usable Vulkan device, skipped\n");
-        return 77;
-    }
+    pick = vk_test_pick_device("test_vk_llama", devs, &n);
+    if (pick == VK_TEST_SKIP) return 77;
+    if (pick < 0) return 1;
     if (vk_device_open(pick, &g_dev) != VLKV_OK) {
         fprintf(stderr, "test_vk_llama: %s\n", vlkv_last_error());
         return 1;

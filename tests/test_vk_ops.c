@@ -29,6 +29,7 @@ int main(void) {
 }
 #else
 #include "vk.h"
+#include "vk_test_util.h"
 
 static test_rng g_rng = {0x2545F4914F6CDD1DULL};
 static struct vk_device *g_dev;
@@ -547,29 +548,9 @@ static void test_errors(void) {
 int main(void) {
     struct vk_device_caps devs[VK_MAX_DEVICES];
     int n = 0, pick = -1;
-    if (vk_list_devices(devs, VK_MAX_DEVICES, &n) != VLKV_OK) {
-        printf("test_vk_ops: no Vulkan (%s), skipped\n", vlkv_last_error());
-        return 77;
-    }
-    if (n == 0) {
-        printf("test_vk_ops: no Vulkan devices, skipped\n");
-        return 77;
-    }
-    if (getenv("VLKV_VK_DEVICE")) {
-        if (vk_select_device(devs, n, -1, &pick) != VLKV_OK) {
-            fprintf(stderr, "test_vk_ops: %s\n", vlkv_last_error());
-            return 1;
-        }
-    } else {
-        for (int i = 0; i < n && pick < 0; i++)
-            if (devs[i].usable && devs[i].type != VK_PHYSICAL_DEVICE_TYPE_CPU) pick = i;
-        for (int i = 0; i < n && pick < 0; i++)   /* lavapipe, chosen explicitly */
-            if (devs[i].usable) pick = i;
-    }
-    if (pick < 0) {
-        printf("test_vk_ops: no usable Vulkan device (%s: %s), skipped\n", devs[0].name, devs[0].why_unusable);
-        return 77;
-    }
+    pick = vk_test_pick_device("test_vk_ops", devs, &n);
+    if (pick == VK_TEST_SKIP) return 77;
+    if (pick < 0) return 1;
     if (vk_device_open(pick, &g_dev) != VLKV_OK) {
         fprintf(stderr, "test_vk_ops: opening device %d: %s\n", pick, vlkv_last_error());
         return 1;
