@@ -98,6 +98,19 @@ static void sample_free(struct sample *s) {
     free(s->ref_text);
 }
 
+static void samples_free(struct sample *v, int n) {
+    for (int i = 0; i < n; i++) sample_free(&v[i]);
+    free(v);
+}
+
+/* Same prompt and images: the same model input. */
+static int same_input(const struct sample *a, const struct sample *b) {
+    if (strcmp(a->prompt, b->prompt) || a->n_images != b->n_images) return 0;
+    for (int m = 0; m < a->n_images; m++)
+        if (strcmp(a->images[m], b->images[m])) return 0;
+    return 1;
+}
+
 /* ---- data file -------------------------------------------------------------------------- */
 
 static char *join_dir(const char *data_path, const char *rel) {
@@ -264,8 +277,7 @@ done:
     free(line);
     fclose(f);
     if (rc) {
-        for (int i = 0; i < n; i++) sample_free(&v[i]);
-        free(v);
+        samples_free(v, n);
         return rc;
     }
     *out = v;
@@ -579,24 +591,18 @@ int cmd_eval(int argc, char **argv) {
     int n_s = 0, n_c = 0;
     if (load_samples(&o, o.data, o.limit, &sv, &n_s)) return 1;
     if (o.calib && load_samples(&o, o.calib, o.calib_n, &cv, &n_c)) {
-        for (int i = 0; i < n_s; i++) sample_free(&sv[i]);
-        free(sv);
+        samples_free(sv, n_s);
         return 1;
     }
     for (int i = 0; i < n_c; i++)   /* disjointness: no (prompt, images) pair in both sets */
-        for (int k = 0; k < n_s; k++) {
-            int same = !strcmp(cv[i].prompt, sv[k].prompt) && cv[i].n_images == sv[k].n_images;
-            for (int m = 0; same && m < cv[i].n_images; m++) same = !strcmp(cv[i].images[m], sv[k].images[m]);
-            if (same) {
+        for (int k = 0; k < n_s; k++)
+            if (same_input(&cv[i], &sv[k])) {
                 fprintf(stderr, "vlkv eval: %s:%d is also in %s (line %d): calibration samples must be disjoint "
                                 "from the evaluated ones\n", o.calib, cv[i].line, o.data, sv[k].line);
-                for (int q = 0; q < n_c; q++) sample_free(&cv[q]);
-                for (int q = 0; q < n_s; q++) sample_free(&sv[q]);
-                free(cv);
-                free(sv);
+                samples_free(cv, n_c);
+                samples_free(sv, n_s);
                 return 1;
             }
-        }
 
     int rc = 1;
     vlkv_model *model = NULL;
@@ -861,15 +867,13 @@ int cmd_eval(int argc, char **argv) {
     rc = 0;
 done:
     if (have_cal) vlkv_kv_calib_free(&cal);
-    for (int i = 0; i < n_c; i++) sample_free(&cv[i]);
-    free(cv);
+    samples_free(cv, n_c);
     if (out) fclose(out);
     if (md) fclose(md);
     free(gen);
     free(ag.layer_frac);
     vlkv_context_free(ctx);
     vlkv_model_free(model);
-    for (int i = 0; i < n_s; i++) sample_free(&sv[i]);
-    free(sv);
+    samples_free(sv, n_s);
     return rc;
 }
