@@ -96,6 +96,16 @@ int32_t vlkv_sparsity_count_logit(const float *z, int32_t n, float thr) {
     return cnt;
 }
 
+/* Forget the post-vision sums and sparsity counts of head slot h (layer * n_head + head). */
+static void post_reset(struct vlkv_kv_stats *st, size_t h) {
+    if (st->post && st->post_len[h] > 0)
+        memset(st->post + h * (size_t)st->n_ctx, 0, (size_t)st->post_len[h] * sizeof(float));
+    st->post_len[h] = 0;
+    st->post_rows[h] = 0;
+    st->sp_out[h] = 0;
+    st->sp_vis[h] = 0;
+}
+
 void vlkv_kv_stats_row_prefill(void *ud, int32_t il, int32_t ih, int32_t q_pos, int32_t q_slot,
                                const float *p, int32_t n_keys) {
     struct vlkv_kv_stats *st = ud;
@@ -111,12 +121,7 @@ void vlkv_kv_stats_row_prefill(void *ud, int32_t il, int32_t ih, int32_t q_pos, 
     if (st->sp_out && st->cache && q_slot >= 0 && q_slot < st->cache->layers[il].len) {
         const int is_img = st->cache->layers[il].mod[q_slot] == VLKV_MOD_IMAGE;
         if (is_img) {
-            /* a (later) image row: everything gathered so far was not post-vision */
-            if (st->post && st->post_len[h] > 0) memset(st->post + base, 0, (size_t)st->post_len[h] * sizeof(float));
-            st->post_len[h] = 0;
-            st->post_rows[h] = 0;
-            st->sp_out[h] = 0;
-            st->sp_vis[h] = 0;
+            post_reset(st, h);   /* a (later) image row: everything gathered so far was not post-vision */
         } else {
             if (st->post) {
                 float *ps = st->post + base;
@@ -175,13 +180,7 @@ void vlkv_kv_stats_add_post(struct vlkv_kv_stats *st, int32_t il, int reset, con
     if (n_keys > st->n_ctx) n_keys = st->n_ctx;
     for (int32_t ih = 0; ih < st->n_head; ih++) {
         const size_t h = (size_t)il * (size_t)st->n_head + (size_t)ih, base = h * (size_t)st->n_ctx;
-        if (reset) {
-            if (st->post && st->post_len[h] > 0) memset(st->post + base, 0, (size_t)st->post_len[h] * sizeof(float));
-            st->post_len[h] = 0;
-            st->post_rows[h] = 0;
-            st->sp_out[h] = 0;
-            st->sp_vis[h] = 0;
-        }
+        if (reset) post_reset(st, h);
         if (rows <= 0) continue;
         if (st->post && sums) {
             float *ps = st->post + base;
