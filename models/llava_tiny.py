@@ -12,7 +12,7 @@ Decoder (HF LlamaForCausalLM semantics): RMSNorm (eps 1e-5), rotate_half (NeoX-l
     SwiGLU FFN, no biases, separate output head. export.py permutes Q/K rows for llama.cpp.
 
 Prompt (LLaVA-1.5 vicuna_v1, formats.md §5.6), chunks tokenized separately like LLaVA does:
-    [BOS] tok("A chat ... questions. USER:")  <image rows>  tok("\\n{question} ASSISTANT:")
+    [BOS] tok("A chat ... questions. USER: ")  <image rows>   (the trailing space stays as "▁")  tok("\\n{question} ASSISTANT:")
 The answer is " {answer}" + </s>; later turns (training only) are tok("USER: {q} ASSISTANT:").
 """
 
@@ -266,7 +266,9 @@ class LlavaTiny(nn.Module):
 
 
 def prompt_prefix_ids(tok, system_prompt):
-    return tok.encode(system_prompt, add_bos=True)
+    # LLaVA-1.5's tokenizer_image_token splits "... USER: <image>\n..." at <image> and keeps the
+    # space before it, which SPM encodes as a lone "▁" (29871 in LLaMA's vocabulary).
+    return tok.encode(system_prompt + " ", add_bos=True)
 
 
 def question_ids(tok, question, first_turn=True):

@@ -69,12 +69,15 @@ def train_turns(s, rng, n_extra=5, p_desc=0.6):
     return turns
 
 
-N_AUX = (len(data.COLORS) + 1, len(data.SHAPES) + 1, len(data.SIZES) + 1)  # class 0 = background
+N_AUX = (len(data.COLORS) + 1, len(data.SHAPES) + 1, len(data.SIZES) + 1, 10)  # class 0 = background
+AUX_NAMES = ("colour", "shape", "size", "cell")
 
 
 def patch_labels(scene, image_size, patch):
     """Per-patch (colour, shape, size) class of the object under the patch centre, 0 = background,
-    in the coordinates of the preprocessed image (centre-padded square, resized)."""
+    and the 3x3 grid cell (1-9, 0 = padding) the patch centre falls in, in the coordinates of the
+    preprocessed image (centre-padded square, resized). The cell label makes the features carry
+    where they are on the canvas, which position and relation questions need."""
     w, h = scene["width"], scene["height"]
     S = max(w, h)
     offx, offy = (S - w) // 2, (S - h) // 2
@@ -82,14 +85,17 @@ def patch_labels(scene, image_size, patch):
     step = S / n  # patch size in original pixels
     c = (np.arange(n) + 0.5) * step
     px, py = c[None, :] - offx, c[:, None] - offy  # patch centres in canvas coordinates
-    lab = np.zeros((3, n, n), np.int64)
+    lab = np.zeros((4, n, n), np.int64)
+    inside_canvas = (px >= 0) & (px < w) & (py >= 0) & (py < h)
+    cell = (np.clip(py // (h / 3.0), 0, 2) * 3 + np.clip(px // (w / 3.0), 0, 2) + 1).astype(np.int64)
+    lab[3] = np.where(inside_canvas, cell, 0)
     colors, shapes, sizes = list(data.COLORS), data.SHAPES, list(data.SIZES)
     for o in sorted(scene["objects"], key=lambda o: -o["r"]):  # small ones win overlaps
         inside = np.hypot(px - o["cx"], py - o["cy"]) <= max(0.8 * o["r"], 0.72 * step)
         lab[0][inside] = colors.index(o["color"]) + 1
         lab[1][inside] = shapes.index(o["shape"]) + 1
         lab[2][inside] = sizes.index(o["size"]) + 1
-    return lab.reshape(3, n * n)
+    return lab.reshape(4, n * n)
 
 
 def collate(items, pad_id):
@@ -183,7 +189,7 @@ def vision_stage(model, aux, cfg, args, log):
                    for k, p in enumerate(vl.split(N_AUX, dim=-1))]
             el = time.time() - t0
             log(f"vision step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  aux {loss.item():.4f}  "
-                f"img/s {step * B / el:.1f}  object-patch acc colour {acc[0]:.3f} shape {acc[1]:.3f} size {acc[2]:.3f}")
+                f"img/s {step * B / el:.1f}  object-patch acc " + " ".join(f"{n} {a:.3f}" for n, a in zip(AUX_NAMES, acc)))
 
 
 def main():
@@ -207,6 +213,9 @@ def main():
                          "Measured: 10 min -> per-object-patch accuracy colour 0.94, shape 0.84, size 0.89")
     ap.add_argument("--vision-batch", type=int, default=32)
     ap.add_argument("--vision-lr", type=float, default=2e-3)
+    ap.add_argument("--vision-lr-mult", type=float, default=1.0,
+                    help="stage 1: the vision tower's learning rate relative to --lr (below 1 keeps the "
+                         "stage-0 features from being scrambled while the LM is still random)")
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
                     "range when continuing)")
@@ -228,10 +237,14 @@ def main():
 
     aux = torch.nn.Linear(cfg.vision_width, sum(N_AUX)) if args.aux_weight > 0 else None
     params = list(model.named_parameters()) + (list(aux.named_parameters(prefix="aux")) if aux else [])
-    decay = [p for n, p in params if p.dim() >= 2 and "embed" not in n]
-    no_decay = [p for n, p in params if not (p.dim() >= 2 and "embed" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": args.wd},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=args.lr, betas=(0.9, 0.95))
+    groups = []
+    for is_vis in (False, True):
+        for dec in (True, False):
+            ps = [p for n, p in params if n.startswith("vision.") == is_vis
+                  and (p.dim() >= 2 and "embed" not in n) == dec]
+            groups.append({"params": ps, "weight_decay": args.wd if dec else 0.0,
+                           "mult": args.vision_lr_mult if is_vis else 1.0})
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
     val_items = make_val(tok, cfg, args.val_images)
 
     logf = open(args.log, "a" if args.init else "w")
@@ -267,7 +280,7 @@ def main():
         lr = args.lr * min(1.0, (step + 1) / args.warmup) * (
             args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["mult"]
         items, labels = [], []
         for b in range(args.batch):
             idx = args.data_offset + step * args.batch + b
@@ -283,7 +296,7 @@ def main():
         loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
         lm_item = loss.item()
         if aux is not None:
-            lab = torch.from_numpy(np.stack(labels))  # (B, 3, n_patches)
+            lab = torch.from_numpy(np.stack(labels))  # (B, 4, n_patches)
             aux_loss = sum(F.cross_entropy(part.float().reshape(-1, part.shape[-1]), lab[:, k].reshape(-1))
                            for k, part in enumerate(aux_logits.split(N_AUX, dim=-1)))
             run_aux += aux_loss.item()
