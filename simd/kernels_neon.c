@@ -1,6 +1,7 @@
 /* kernels_neon.c - AArch64 NEON kernels (baseline armv8-a; SDOT when the build targets
  * dotprod). Starts from the reference table and overrides the dot products / gemv / gemm of
- * Q8_0, Q4_0, Q4_K, Q6_K, F16, F32, the activation quantizers and the f32/f16 helpers.
+ * Q8_0, Q4_0, Q4_K, Q6_K, F16, F32, the activation quantizers and the f32/f16 helpers, plus the
+ * decode gemv over the repacked Q4_0 / Q8_0 copy.
  * Tested against kernels_ref.c under qemu-aarch64 by .ci/aarch64.sh. */
 #include "simd.h"
 #include "neon_util.h"
@@ -347,6 +348,90 @@ static float softmax_exp_f32_neon(int64_t n, float *x, float max) {
     return (float)sum;
 }
 
+/* ==== gemv over repacked rows (simd.h layout): 8 rows per pass, row r in 32-bit lane r % 4 of
+ * accumulator r / 4. 16 weight bytes = 4 rows x 4 consecutive elements meet 4 activation bytes
+ * repeated 4 times: with SDOT each lane is one row's dot product; without it the int16 products
+ * are pair-summed and the row pairs folded together by one vpaddq. */
+
+NEON_INLINE int32x4_t rows4_dot(int32x4_t acc, int8x16_t w, int8x16_t y4) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return vdotq_s32(acc, w, y4);
+#else
+    const int32x4_t r01 = vpaddlq_s16(vmull_s8(vget_low_s8(w), vget_low_s8(y4)));   /* r0 r0 r1 r1 */
+    const int32x4_t r23 = vpaddlq_s16(vmull_high_s8(w, y4));                         /* r2 r2 r3 r3 */
+    return vaddq_s32(acc, vpaddq_s32(r01, r23));
+#endif
+}
+
+NEON_INLINE int8x16_t bcast4_s8(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+NEON_INLINE void rp_store_neon(float *s, int64_t r0, int64_t nr, float32x4_t a, float32x4_t b) {
+    if (r0 + 8 <= nr) {
+        vst1q_f32(s + r0, a);
+        vst1q_f32(s + r0 + 4, b);
+    } else {
+        float t[8];
+        vst1q_f32(t, a);
+        vst1q_f32(t + 4, b);
+        for (int64_t r = 0; r0 + r < nr; r++) s[r0 + r] = t[r];
+    }
+}
+
+static void gemv_rp_q4_0_neon(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 144;
+    const block_q8_0 *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    const int8x16_t s8 = vdupq_n_s8(8);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+        float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
+        for (int64_t b = 0; b < nb; b++, p += 144) {
+            const int8_t *q = y[b].qs;
+            int32x4_t i0 = vdupq_n_s32(0), i1 = vdupq_n_s32(0);
+            for (int j = 0; j < 4; j++) {
+                const uint8x16_t v0 = vld1q_u8(p + 16 + 32 * j), v1 = vld1q_u8(p + 32 + 32 * j);
+                const int8x16_t ylo = bcast4_s8(q + 4 * j), yhi = bcast4_s8(q + 16 + 4 * j);
+                i0 = rows4_dot(i0, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v0, m4)), s8), ylo);
+                i1 = rows4_dot(i1, vsubq_s8(vreinterpretq_s8_u8(vandq_u8(v1, m4)), s8), ylo);
+                i0 = rows4_dot(i0, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), s8), yhi);
+                i1 = rows4_dot(i1, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), s8), yhi);
+            }
+            const float dy = FP16(y[b].d);
+            acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(i0), vmulq_n_f32(load_f16x4((const uint16_t *)p), dy));
+            acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(i1), vmulq_n_f32(load_f16x4((const uint16_t *)p + 4), dy));
+        }
+        rp_store_neon(s, r0, nr, acc0, acc1);
+    }
+}
+
+static void gemv_rp_q8_0_neon(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 272;
+    const block_q8_0 *y = vy;
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+        float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
+        for (int64_t b = 0; b < nb; b++, p += 272) {
+            const int8_t *q = y[b].qs;
+            int32x4_t i0 = vdupq_n_s32(0), i1 = vdupq_n_s32(0);
+            for (int j = 0; j < 8; j++) {
+                const int8x16_t y4 = bcast4_s8(q + 4 * j);
+                i0 = rows4_dot(i0, vld1q_s8((const int8_t *)p + 16 + 32 * j), y4);
+                i1 = rows4_dot(i1, vld1q_s8((const int8_t *)p + 32 + 32 * j), y4);
+            }
+            const float dy = FP16(y[b].d);
+            acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(i0), vmulq_n_f32(load_f16x4((const uint16_t *)p), dy));
+            acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(i1), vmulq_n_f32(load_f16x4((const uint16_t *)p + 4), dy));
+        }
+        rp_store_neon(s, r0, nr, acc0, acc1);
+    }
+}
+
 /* ==== table ========================================================================================== */
 
 void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
@@ -362,6 +447,8 @@ void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
     SET(VLKV_TYPE_Q4_K, q4_K);
     SET(VLKV_TYPE_Q6_K, q6_K);
 #undef SET
+    k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_neon;
+    k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_neon;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_neon;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_neon;
     k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_neon;
