@@ -331,10 +331,12 @@ def write_samples(out, indices, split="test"):
                                     "type": qa["type"], "annotations": ann}) + "\n")
 
 
-def write_eval(out, split, start, count, name):
+def write_eval(out, split, start, count, name, all_questions=False):
     """Evaluation set for `vlkv eval`: per image, the description prompt and ONE short-answer
     question whose type rotates through QTYPES (falls back to the next available type), so
-    `count` images give `count` descriptions and `count` questions spread over every type."""
+    `count` images give `count` descriptions and `count` questions spread over every type.
+    all_questions: every question of the image instead (one per available type, the same ones
+    evaluate.py asks), for the model card's accuracy table."""
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, name), "w") as f:
         for i in range(start, start + count):
@@ -344,6 +346,11 @@ def write_eval(out, split, start, count, name):
             f.write(json.dumps({"id": f"{split}{i}-describe", "image": img, "prompt": DESCRIBE_PROMPT,
                                 "description": s["description"]}) + "\n")
             by_type = {qa["type"]: qa for qa in s["qas"]}
+            if all_questions:
+                for qa in s["qas"]:
+                    f.write(json.dumps({"id": f"{split}{i}-{qa['type']}", "image": img, "prompt": qa["question"],
+                                        "answer": qa["answer"], "type": qa["type"]}) + "\n")
+                continue
             for k in range(len(QTYPES)):
                 t = QTYPES[(i + k) % len(QTYPES)]
                 if t in by_type:
@@ -362,9 +369,10 @@ def main():
     ap.add_argument("--samples", action="store_true", help="write the shipped showcase set (models/samples)")
     ap.add_argument("--eval", metavar="NAME", help="write a `vlkv eval` set NAME.jsonl (one description + one "
                     "question per image) instead of the raw dump")
+    ap.add_argument("--all-questions", action="store_true", help="with --eval: every question of each image")
     args = ap.parse_args()
     if args.eval:
-        write_eval(args.out, args.split, args.start, args.count, args.eval + ".jsonl")
+        write_eval(args.out, args.split, args.start, args.count, args.eval + ".jsonl", args.all_questions)
         return
     if args.samples:
         write_samples(args.out, pick_samples())
