@@ -381,6 +381,13 @@ NEON_INLINE void rp_store_neon(float *s, int64_t r0, int64_t nr, float32x4_t a, 
     }
 }
 
+/* acc += int sums x (the group's 8 fp16 row scales at d) x the activation block's scale */
+NEON_INLINE void rp_block_acc(float32x4_t *acc0, float32x4_t *acc1, int32x4_t i0, int32x4_t i1, const uint16_t *d,
+                              float dy) {
+    *acc0 = vfmaq_f32(*acc0, vcvtq_f32_s32(i0), vmulq_n_f32(load_f16x4(d), dy));
+    *acc1 = vfmaq_f32(*acc1, vcvtq_f32_s32(i1), vmulq_n_f32(load_f16x4(d + 4), dy));
+}
+
 static void gemv_rp_q4_0_neon(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
     const int64_t nb = n / QK8_0;
     const size_t gs = (size_t)nb * 144;
@@ -401,9 +408,7 @@ static void gemv_rp_q4_0_neon(int64_t n, int64_t nr, float *s, const void *wr, c
                 i0 = rows4_dot(i0, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), s8), yhi);
                 i1 = rows4_dot(i1, vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), s8), yhi);
             }
-            const float dy = FP16(y[b].d);
-            acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(i0), vmulq_n_f32(load_f16x4((const uint16_t *)p), dy));
-            acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(i1), vmulq_n_f32(load_f16x4((const uint16_t *)p + 4), dy));
+            rp_block_acc(&acc0, &acc1, i0, i1, (const uint16_t *)p, FP16(y[b].d));
         }
         rp_store_neon(s, r0, nr, acc0, acc1);
     }
@@ -424,9 +429,7 @@ static void gemv_rp_q8_0_neon(int64_t n, int64_t nr, float *s, const void *wr, c
                 i0 = rows4_dot(i0, vld1q_s8((const int8_t *)p + 16 + 32 * j), y4);
                 i1 = rows4_dot(i1, vld1q_s8((const int8_t *)p + 32 + 32 * j), y4);
             }
-            const float dy = FP16(y[b].d);
-            acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(i0), vmulq_n_f32(load_f16x4((const uint16_t *)p), dy));
-            acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(i1), vmulq_n_f32(load_f16x4((const uint16_t *)p + 4), dy));
+            rp_block_acc(&acc0, &acc1, i0, i1, (const uint16_t *)p, FP16(y[b].d));
         }
         rp_store_neon(s, r0, nr, acc0, acc1);
     }
