@@ -319,6 +319,44 @@ static void test_prefixkv_policy(void) {
     vlkv_kv_policy_free(pol);
 }
 
+/* The search exempts the entries the selection always keeps: P = start + protect by default
+ * (kv-lvlm-methods.md §2.3), an explicit calib_protect otherwise. Compared through the policy's
+ * per-layer fractions, folded into one number with distinct weights per layer. */
+static double prefixkv_rho_with(const char *opts, const float rows[][100], int32_t NL) {
+    enum { T = 100 };
+    struct vlkv_kv_shape s = {.n_layer = NL, .n_head = 1, .n_head_kv = 1, .d_head = 4, .n_ctx = 200};
+    struct vlkv_kv_policy_params p = params(0.3f, opts);
+    struct vlkv_kv_policy *pol;
+    struct vlkv_kv_cache c;
+    CHECK(vlkv_kv_policy_create("prefixkv", &p, &s, &pol) == VLKV_OK);
+    CHECK(vlkv_kv_cache_init(&c, NL, 1, 4, 200, VLKV_TYPE_F32) == VLKV_OK);
+    fill_cache(&c, T, 0, 0);
+    for (int l = 0; l < NL; l++)
+        vlkv_kv_policy_prefill_observer(pol)->row(vlkv_kv_policy_prefill_observer(pol)->ud, l, 0, T - 1, T - 1,
+                                                  rows[l], T);
+    CHECK(vlkv_kv_policy_compress(pol, &c) == VLKV_OK);
+    double code = 0.0;
+    for (int l = 0; l < NL; l++) code += pol->rho[l] * (double)(l + 1) * 1000.0;
+    vlkv_kv_cache_free(&c);
+    vlkv_kv_policy_free(pol);
+    return code;
+}
+
+static void test_prefixkv_calib_protect(void) {
+    enum { NL = 4, T = 100 };
+    static float rows[NL][T];
+    test_rng rng = {11};
+    for (int l = 0; l < NL; l++)
+        for (int j = 0; j < T; j++) rows[l][j] = (float)exp(4.0 * (l + 1) * rng_f32(&rng));
+    const double p2 = prefixkv_rho_with("calib_protect=2", rows, NL);
+    const double p17 = prefixkv_rho_with("calib_protect=17", rows, NL);
+    CHECK(fabs(p2 - p17) > 1.0);   /* the data make P matter */
+    CHECK_NEAR(prefixkv_rho_with(NULL, rows, NL), p2, 1e-9);                         /* 1 + 1 */
+    CHECK_NEAR(prefixkv_rho_with("protect=16", rows, NL), p17, 1e-9);                /* 1 + 16 */
+    CHECK_NEAR(prefixkv_rho_with("start=4,protect=13", rows, NL), p17, 1e-9);        /* 4 + 13 */
+    CHECK_NEAR(prefixkv_rho_with("protect=16,calib_protect=2", rows, NL), p2, 1e-9); /* explicit */
+}
+
 static void test_elastic_plan(void) {
     enum { T = 12 };
     /* window scores s[1..10] = 5 1 1 9 1 1 1 8 1 7: anchors = top 4 = {4, 8, 10, 1} */
@@ -556,6 +594,7 @@ int main(void) {
     test_prefixkv_hand();
     test_prefixkv_invariants();
     test_prefixkv_policy();
+    test_prefixkv_calib_protect();
     test_elastic_plan();
     test_streaming_h2o_snapkv();
     test_vlcache_policy();

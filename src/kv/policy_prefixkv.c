@@ -5,14 +5,16 @@
  *     mean of per-sample searches, §2.4), or searched online on the current prompt (§2.3):
  *     sort each layer's scores descending, normalise, running sum c_l; for a threshold p the layer
  *     keeps the shortest prefix reaching p; bisect p in (0, 1) until the total evicted count is
- *     within 5 tokens of r*T*L (r = 1 - budget; P = calib_protect entries per layer exempt), then
+ *     within 5 tokens of r*T*L (r = 1 - budget; P = calib_protect entries per layer exempt, by
+ *     default start + protect as in the paper's code), then
  *     rescale the counts to the exact target and truncate.
  *   prefill end (§2.6): per layer drop the round(r_l*T) lowest-score entries of [start, T-1);
  *     the first `start` entries and the last prompt entry are always kept (ties: the later entry
  *     goes first). Same positions for all KV heads.
  *   decode (§1.4, §2.7): fixed-point FIFO: eviction index p_l = K_l - distance (K_l/2 if < 1),
  *     one entry evicted whenever len_l - rho_l*N >= 1.
- * Options (defaults): start=1, protect=1, distance=25, calib_protect=2, profile=PATH (append one JSON line
+ * Options (defaults): start=1, protect=1, distance=25, calib_protect=-1 (= start + protect),
+ *   profile=PATH (append one JSON line
  *   per prompt and budget with the searched per-layer retained fractions: the calibration input),
  *   profile_budgets=b1:b2:... (budgets searched for the profile; default: the policy's budget).
  * Needs: prefill column sums over all queries; nothing while generating. */
@@ -47,7 +49,7 @@ static const struct vlkv_kv_opt prefixkv_opts[] = {
     {"start", VLKV_OPT_INT, offsetof(struct prefixkv, start), 1, 0, 1 << 20},
     {"protect", VLKV_OPT_INT, offsetof(struct prefixkv, protect), 1, 1, 1 << 20},
     {"distance", VLKV_OPT_INT, offsetof(struct prefixkv, distance), 25, 0, 1 << 20},
-    {"calib_protect", VLKV_OPT_INT, offsetof(struct prefixkv, calib_protect), 2, 0, 1 << 20},
+    {"calib_protect", VLKV_OPT_INT, offsetof(struct prefixkv, calib_protect), -1, -1, 1 << 20},
     {"profile", VLKV_OPT_STR, offsetof(struct prefixkv, profile), 0, 0, 0},
     {"profile_budgets", VLKV_OPT_STR, offsetof(struct prefixkv, profile_budgets), 0, 0, 0},
     {0},
@@ -178,10 +180,13 @@ static void prefixkv_free(struct vlkv_kv_policy *pol) {
     free(o->e);
 }
 
-/* Searched retained fraction per layer for target retained budget rho. */
+/* Searched retained fraction per layer for target retained budget rho. The entries the selection
+ * always keeps (first `start`, last `protect`) are exempt from the search's count, unless
+ * calib_protect says otherwise (kv-lvlm-methods.md §2.3: P = start_size + protect_size). */
 static void search_layers(struct vlkv_kv_policy *pol, int32_t T, double rho, float *out) {
     struct prefixkv *o = pol->priv;
-    vlkv_prefixkv_search(o->curves, pol->s.n_layer, T, 1.0 - rho, o->calib_protect, o->e, NULL);
+    const int32_t P = o->calib_protect >= 0 ? o->calib_protect : o->start + o->protect;
+    vlkv_prefixkv_search(o->curves, pol->s.n_layer, T, 1.0 - rho, P, o->e, NULL);
     for (int32_t l = 0; l < pol->s.n_layer; l++) out[l] = 1.0f - (float)o->e[l] / (float)T;
 }
 
@@ -257,8 +262,8 @@ const struct vlkv_kv_policy_i vlkv_kv_policy_prefixkv_i = {
             "  entries; while generating, fixed-point FIFO eviction at len_l - distance keeps each\n"
             "  layer's fraction. Column sums rank the question (the last prompt tokens) lowest: raise\n"
             "  `protect` to its length (e.g. 16) for short answers; 1 is the paper's code.\n"
-            "  options: start=1, protect=1, distance=25, calib_protect=2 (entries per layer exempt in\n"
-            "           the search),\n"
+            "  options: start=1, protect=1, distance=25, calib_protect=-1 (entries per layer exempt in\n"
+            "           the search; -1 = start + protect),\n"
             "           profile=PATH (append searched per-layer ratios as JSON lines, for calibration),\n"
             "           profile_budgets=0.1:0.2:... (budgets to search for the profile; default: budget)",
     .opts = prefixkv_opts,
