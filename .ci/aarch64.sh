@@ -14,7 +14,7 @@ run_variant() {   # $1 = build dir, $2 = extra C flags, $3 = label
           -DVLKV_BLAS=OFF -DVLKV_VULKAN=OFF -DVLKV_BUILD_TESTS=ON -DVLKV_BUILD_BENCH=OFF \
           -DCMAKE_C_FLAGS="$flags" >"$dir.configure.log" 2>&1 \
         || { cat "$dir.configure.log"; exit 1; }
-    cmake --build "$dir" -j"$(nproc)" --target test_types test_kernels
+    cmake --build "$dir" -j"${AARCH64_JOBS:-$(nproc)}" --target test_types test_kernels
     echo "-- aarch64 ($label): test_types"
     (cd "$dir" && $QEMU ./test_types)
     echo "-- aarch64 ($label): test_kernels"

@@ -435,6 +435,56 @@ static void gemv_rp_q8_0_neon(int64_t n, int64_t nr, float *s, const void *wr, c
     }
 }
 
+/* Q4_K (simd.h layout, 1184 B per 8-row block): per sub-block of 32 the nibble dot products of
+ * the 8 rows stay int32 (|sum| <= 8 x 63 x 32 x 15 x 127 < 2^31, as the scalar reference), times
+ * each row's 6-bit scale; the mins meet the activation's 16-element sums (bsums). */
+NEON_INLINE int32x4_t u8x4_s32(uint8x8_t v, int hi) {
+    const uint16x8_t w = vmovl_u8(v);
+    return vreinterpretq_s32_u32(vmovl_u16(hi ? vget_high_u16(w) : vget_low_u16(w)));
+}
+
+static void gemv_rp_q4_K_neon(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK_K;
+    const size_t bs = 8 * 4 + 8 * 8 * 2 + 8 * 128, gs = (size_t)nb * bs;
+    const block_q8_K *y = vy;
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+        float32x4_t acc0 = vdupq_n_f32(0), acc1 = vdupq_n_f32(0);
+        for (int64_t b = 0; b < nb; b++, p += bs) {
+            const uint8_t *sc = p + 32, *mn = sc + 64, *qs = mn + 64;
+            const int8_t *q = y[b].qs;
+            const int16_t *bsum = y[b].bsums;
+            int32x4_t si0 = vdupq_n_s32(0), si1 = vdupq_n_s32(0), sm0 = vdupq_n_s32(0), sm1 = vdupq_n_s32(0);
+            for (int c = 0; c < 4; c++, qs += 256, q += 64) {
+                int32x4_t lo0 = vdupq_n_s32(0), lo1 = vdupq_n_s32(0), hi0 = vdupq_n_s32(0), hi1 = vdupq_n_s32(0);
+                for (int j = 0; j < 8; j++) {
+                    const uint8x16_t v0 = vld1q_u8(qs + 32 * j), v1 = vld1q_u8(qs + 32 * j + 16);
+                    const int8x16_t ylo = bcast4_s8(q + 4 * j), yhi = bcast4_s8(q + 32 + 4 * j);
+                    lo0 = rows4_dot(lo0, vreinterpretq_s8_u8(vandq_u8(v0, m4)), ylo);
+                    lo1 = rows4_dot(lo1, vreinterpretq_s8_u8(vandq_u8(v1, m4)), ylo);
+                    hi0 = rows4_dot(hi0, vreinterpretq_s8_u8(vshrq_n_u8(v0, 4)), yhi);
+                    hi1 = rows4_dot(hi1, vreinterpretq_s8_u8(vshrq_n_u8(v1, 4)), yhi);
+                }
+                const uint8x8_t sl = vld1_u8(sc + 16 * c), sh = vld1_u8(sc + 16 * c + 8);
+                si0 = vmlaq_s32(vmlaq_s32(si0, lo0, u8x4_s32(sl, 0)), hi0, u8x4_s32(sh, 0));
+                si1 = vmlaq_s32(vmlaq_s32(si1, lo1, u8x4_s32(sl, 1)), hi1, u8x4_s32(sh, 1));
+                const uint8x8x2_t m = vld2_u8(mn + 16 * c);   /* [r][e] -> e = 0 (sub-block 2c), 1 */
+                const int32_t b0 = bsum[4 * c] + bsum[4 * c + 1], b1 = bsum[4 * c + 2] + bsum[4 * c + 3];
+                sm0 = vmlaq_n_s32(vmlaq_n_s32(sm0, u8x4_s32(m.val[0], 0), b0), u8x4_s32(m.val[1], 0), b1);
+                sm1 = vmlaq_n_s32(vmlaq_n_s32(sm1, u8x4_s32(m.val[0], 1), b0), u8x4_s32(m.val[1], 1), b1);
+            }
+            const float dy = y[b].d;
+            const uint16_t *d = (const uint16_t *)p, *dm = d + 8;
+            acc0 = vfmaq_f32(acc0, vcvtq_f32_s32(si0), vmulq_n_f32(load_f16x4(d), dy));
+            acc1 = vfmaq_f32(acc1, vcvtq_f32_s32(si1), vmulq_n_f32(load_f16x4(d + 4), dy));
+            acc0 = vfmsq_f32(acc0, vcvtq_f32_s32(sm0), vmulq_n_f32(load_f16x4(dm), dy));
+            acc1 = vfmsq_f32(acc1, vcvtq_f32_s32(sm1), vmulq_n_f32(load_f16x4(dm + 4), dy));
+        }
+        rp_store_neon(s, r0, nr, acc0, acc1);
+    }
+}
+
 /* ==== table ========================================================================================== */
 
 void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
@@ -452,6 +502,7 @@ void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
 #undef SET
     k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_neon;
     k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_neon;
+    k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_neon;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_neon;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_neon;
     k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_neon;
