@@ -537,6 +537,77 @@ static void gemm_rp_q8_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_
     }
 }
 
+/* Q4_0 prompt gemm: one group of 8 rows against CC activation columns, K-chunk [kb0, kb0 + kn).
+ * The block sums are computed as |u - 8| x (q with u - 8's sign) instead of the gemv's
+ * sum u q - 8 sum q: both are the same exact int32, and the float steps (scale product, the
+ * even/odd-block accumulators, adding to the previous K-chunk) are the gemv's, so a token gets
+ * bit-identical results in a prompt batch and in decode. */
+AVX2_INLINE void rp_q4_0_tile(const int CC, int64_t kb0, int64_t kn, const uint8_t *p, const char *ycols, size_t ys,
+                              float *s, size_t lds, int64_t r0, int64_t nr) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), s8 = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
+    __m256 a0[4], a1[4];
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) a0[c] = a1[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < kn; b++, p += 144) {
+        __m256i is[4];
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) is[c] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+            const __m256i lo = _mm256_sub_epi8(_mm256_and_si256(v, m4), s8);
+            const __m256i hi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), s8);
+            const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < CC; c++) {
+                const int8_t *q = ((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].qs;
+                is[c] = _mm256_add_epi16(is[c],
+                                         _mm256_add_epi16(_mm256_maddubs_epi16(alo, _mm256_sign_epi8(bcast4(q + 4 * j), lo)),
+                                                          _mm256_maddubs_epi16(ahi, _mm256_sign_epi8(bcast4(q + 16 + 4 * j), hi))));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) {
+            const float dy = FP16(((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].d);
+            const __m256 si = _mm256_cvtepi32_ps(_mm256_madd_epi16(is[c], ones16));
+            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(dy));
+            if (b & 1) a1[c] = _mm256_fmadd_ps(si, d, a1[c]);
+            else a0[c] = _mm256_fmadd_ps(si, d, a0[c]);
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) {
+        float *sc = s + (size_t)c * lds;
+        __m256 acc = _mm256_add_ps(a0[c], a1[c]);
+        if (kb0 > 0) {
+            float t[8] = {0};
+            for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = sc[r0 + r];
+            acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
+        }
+        rp_store(sc, r0, nr, acc);
+    }
+}
+
+static void gemm_rp_q4_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
+                              const void *y, size_t ys) {
+    const int64_t nb = n / QK8_0;
+    const size_t gs = (size_t)nb * 144;
+    for (int64_t cb = 0; cb < nc; cb += RP_CB) {
+        const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RPB) {   /* the gemv's K-chunks, for identical sums */
+            const int64_t kn = VLKV_MIN_I(RPB, nb - kb0);
+            for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+                const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144;
+                int64_t c = cb;
+                for (; c + 4 <= ce; c += 4)
+                    rp_q4_0_tile(4, kb0, kn, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+                for (; c < ce; c++) rp_q4_0_tile(1, kb0, kn, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+            }
+        }
+    }
+}
+
 /* Q4_K: per sub-block the 8 int16-summed maddubs results meet the (sc_r, sc_r) pairs in vpmaddwd;
  * the mins are one vpmaddwd per sub-block pair against (bsum_2p, bsum_2p+1). */
 static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
@@ -1475,6 +1546,7 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     SET(VLKV_TYPE_Q6_K, q6_K);
 #undef SET
     k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_avx2;
+    k->gemm_rp[VLKV_TYPE_Q4_0] = gemm_rp_q4_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_avx2;
     k->gemm_rp[VLKV_TYPE_Q8_0] = gemm_rp_q8_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_avx2;
