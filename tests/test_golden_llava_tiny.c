@@ -7,9 +7,8 @@
  *      NMSE <= 1e-6 (F16 weights widened to F32 as in the reference; measured ~3e-14);
  *   3. first-step logits after [prefix ids, 144 image rows, question ids] at the recorded ids:
  *      max|d| / max|ref| <= 2e-3 (F16 KV cache; measured <= 1.4e-4) with the same top-1;
- *   4. the public path's prompt (vlkv_prompt_build: LLaVA-1.5 template + SPM tokenizer) is the
- *      reference's ids plus the "▁" LLaVA-1.5 puts before the image (the shipped model was trained
- *      without it - a known deviation of models/llava_tiny.py, see models/README.md);
+ *   4. the public path's prompt (vlkv_prompt_build: LLaVA-1.5 template + SPM tokenizer) is exactly
+ *      the reference's ids, including the "▁" LLaVA-1.5 keeps before the image;
  *   5. free-running greedy ids identical to the reference's up to 16 tokens (a divergence is only
  *      accepted where the reference's own top-2 margin is below the logits bound).
  * Skips (77) if the shipped models are missing. */
@@ -225,9 +224,8 @@ static void run_case(int ci, const struct gcase *g, vlkv_model *model, struct vl
 
     /* 4. the public path's tokens: LLaVA-1.5's tokenizer_image_token on
      * "SYSTEM USER: <image>\n{q} ASSISTANT:" gives the chunk before the image WITH its trailing
-     * space as a final "▁" (the ids LLaVA shows as ..., 29901, 29871, -200, 29871, 13, ...). The
-     * shipped model was trained without that "▁" (models/llava_tiny.py), so the fixtures' prefix
-     * is the engine's minus that one token; everything else must be identical. */
+     * space as a final "▁" (the ids LLaVA shows as ..., 29901, 29871, -200, 29871, 13, ...).
+     * models/llava_tiny.py tokenizes the same way, so the ids must be identical, "▁" included. */
     {
         struct vlkv_prompt pr = {0};
         struct vlkv_prompt_tokenizer tk = {model, tok_cb, piece_cb};
@@ -237,10 +235,10 @@ static void run_case(int ci, const struct gcase *g, vlkv_model *model, struct vl
         if (st == VLKV_OK && pr.segs[0].n > 0)
             vlkv_token_to_piece(model, pr.tokens[pr.segs[0].i0 + pr.segs[0].n - 1], piece, sizeof piece);
         int ok = st == VLKV_OK && !strcmp(piece, " ") && pr.n_segs == 3 && pr.segs[1].kind == VLKV_SEG_IMAGE &&
-                 pr.segs[0].n == g->n_prefix + 1 && pr.segs[2].n == g->n_question &&
+                 pr.segs[0].n == g->n_prefix && pr.segs[2].n == g->n_question &&
                  !memcmp(pr.tokens + pr.segs[0].i0, g->prefix, sizeof(int32_t) * (size_t)g->n_prefix) &&
                  !memcmp(pr.tokens + pr.segs[2].i0, g->question, sizeof(int32_t) * (size_t)g->n_question);
-        CHECK_MSG(ok, "case %d: the public prompt is not [reference prefix, \"▁\", image, reference question]", ci);
+        CHECK_MSG(ok, "case %d: the public prompt is not [reference prefix ending in \"▁\", image, reference question]", ci);
         printf("  case %d: vit nmse %.3g, proj nmse %.3g, logits rel %.3g, greedy %d/%d%s; template ids %s\n", ci,
                e_vit, e_proj, e_lg, matched, g->n_greedy, tie ? " (stopped at a reference near-tie)" : "",
                ok ? "ok" : "DIFFER");
