@@ -421,6 +421,16 @@ AVX2_INLINE void rp_store(float *s, int64_t r0, int64_t nr, __m256 v) {
     }
 }
 
+/* rp_store of v plus, for a later K-chunk (add != 0), what the earlier chunks stored there. */
+AVX2_INLINE void rp_store_add(float *s, int64_t r0, int64_t nr, __m256 v, int add) {
+    if (add) {
+        float t[8] = {0};
+        for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = s[r0 + r];
+        v = _mm256_add_ps(v, _mm256_loadu_ps(t));
+    }
+    rp_store(s, r0, nr, v);
+}
+
 AVX2_INLINE __m256i bcast4(const int8_t *p) {
     int32_t v;
     memcpy(&v, p, 4);
@@ -466,13 +476,7 @@ static void gemv_rp_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
                 if (b & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc1);
                 else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc0);
             }
-            __m256 acc = _mm256_add_ps(acc0, acc1);
-            if (kb0 > 0) {   /* later K-chunks add to what the first stored */
-                float t[8] = {0};
-                for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = s[r0 + r];
-                acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
-            }
-            rp_store(s, r0, nr, acc);
+            rp_store_add(s, r0, nr, _mm256_add_ps(acc0, acc1), kb0 > 0);
         }
     }
 }
@@ -577,16 +581,7 @@ AVX2_INLINE void rp_q4_0_tile(const int CC, int64_t kb0, int64_t kn, const uint8
         }
     }
     _Pragma("GCC unroll 4")
-    for (int c = 0; c < CC; c++) {
-        float *sc = s + (size_t)c * lds;
-        __m256 acc = _mm256_add_ps(a0[c], a1[c]);
-        if (kb0 > 0) {
-            float t[8] = {0};
-            for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = sc[r0 + r];
-            acc = _mm256_add_ps(acc, _mm256_loadu_ps(t));
-        }
-        rp_store(sc, r0, nr, acc);
-    }
+    for (int c = 0; c < CC; c++) rp_store_add(s + (size_t)c * lds, r0, nr, _mm256_add_ps(a0[c], a1[c]), kb0 > 0);
 }
 
 static void gemm_rp_q4_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,

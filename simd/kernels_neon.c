@@ -1,7 +1,7 @@
 /* kernels_neon.c - AArch64 NEON kernels (baseline armv8-a; SDOT when the build targets
  * dotprod). Starts from the reference table and overrides the dot products / gemv / gemm of
  * Q8_0, Q4_0, Q4_K, Q6_K, F16, F32, the activation quantizers and the f32/f16 helpers, plus the
- * decode gemv over the repacked Q4_0 / Q8_0 copy.
+ * decode gemv over the repacked Q4_0 / Q8_0 / Q4_K copy.
  * Tested against kernels_ref.c under qemu-aarch64 by .ci/aarch64.sh. */
 #include "simd.h"
 #include "neon_util.h"
