@@ -272,26 +272,35 @@ static void test_prefixkv_invariants(void) {
     }
 }
 
+/* A prefixkv policy (budget 0.3, options opts) over a cache of T prompt entries per layer, the
+ * column sums injected as one prefill row per layer (rows[l * T + j]), compressed. */
+static void prefixkv_compressed(const char *opts, int32_t NL, int32_t T, int32_t n_ctx, const float *rows,
+                                struct vlkv_kv_policy **pol, struct vlkv_kv_cache *c) {
+    struct vlkv_kv_shape s = {.n_layer = NL, .n_head = 1, .n_head_kv = 1, .d_head = 4, .n_ctx = n_ctx};
+    struct vlkv_kv_policy_params p = params(0.3f, opts);
+    CHECK(vlkv_kv_policy_create("prefixkv", &p, &s, pol) == VLKV_OK);
+    CHECK(vlkv_kv_cache_init(c, NL, 1, 4, n_ctx, VLKV_TYPE_F32) == VLKV_OK);
+    fill_cache(c, T, 0, 0);
+    const struct vlkv_attn_observer *ob = vlkv_kv_policy_prefill_observer(*pol);
+    for (int32_t l = 0; l < NL; l++) ob->row(ob->ud, l, 0, T - 1, T - 1, rows + (size_t)l * T, T);
+    CHECK(vlkv_kv_policy_compress(*pol, c) == VLKV_OK);
+}
+
 static void test_prefixkv_policy(void) {
     /* through the policy: column sums injected as one prefill row per layer */
     enum { NL = 4, T = 100 };
-    struct vlkv_kv_shape s = {.n_layer = NL, .n_head = 1, .n_head_kv = 1, .d_head = 4, .n_ctx = 600};
-    struct vlkv_kv_policy_params p = params(0.3f, NULL);
     struct vlkv_kv_policy *pol;
     struct vlkv_kv_cache c;
-    CHECK(vlkv_kv_policy_create("prefixkv", &p, &s, &pol) == VLKV_OK);
-    CHECK(vlkv_kv_cache_init(&c, NL, 1, 4, 600, VLKV_TYPE_F32) == VLKV_OK);
-    fill_cache(&c, T, 0, 0);
     test_rng rng = {3};
-    float row[T];
+    static float rows[NL * T];
     for (int l = 0; l < NL; l++) {
+        float *row = rows + l * T;
         for (int j = 0; j < T; j++) row[j] = (float)exp(3.0 * (l + 1) * rng_f32(&rng));
         row[T / 2] = 1e-9f;   /* least important: must go unless protected */
         row[0] = 1e-9f;       /* ... but the first entry is protected */
         row[T - 1] = 1e-9f;   /* ... and so is the last prompt entry */
-        vlkv_kv_policy_prefill_observer(pol)->row(vlkv_kv_policy_prefill_observer(pol)->ud, l, 0, T - 1, T - 1, row, T);
     }
-    CHECK(vlkv_kv_policy_compress(pol, &c) == VLKV_OK);
+    prefixkv_compressed(NULL, NL, T, 600, rows, &pol, &c);
     long total = 0;
     for (int l = 0; l < NL; l++) {
         const struct vlkv_kv_layer *L = &c.layers[l];
@@ -322,19 +331,10 @@ static void test_prefixkv_policy(void) {
 /* The search exempts the entries the selection always keeps: P = start + protect by default
  * (kv-lvlm-methods.md §2.3), an explicit calib_protect otherwise. Compared through the policy's
  * per-layer fractions, folded into one number with distinct weights per layer. */
-static double prefixkv_rho_with(const char *opts, const float rows[][100], int32_t NL) {
-    enum { T = 100 };
-    struct vlkv_kv_shape s = {.n_layer = NL, .n_head = 1, .n_head_kv = 1, .d_head = 4, .n_ctx = 200};
-    struct vlkv_kv_policy_params p = params(0.3f, opts);
+static double prefixkv_rho_with(const char *opts, const float *rows, int32_t NL) {
     struct vlkv_kv_policy *pol;
     struct vlkv_kv_cache c;
-    CHECK(vlkv_kv_policy_create("prefixkv", &p, &s, &pol) == VLKV_OK);
-    CHECK(vlkv_kv_cache_init(&c, NL, 1, 4, 200, VLKV_TYPE_F32) == VLKV_OK);
-    fill_cache(&c, T, 0, 0);
-    for (int l = 0; l < NL; l++)
-        vlkv_kv_policy_prefill_observer(pol)->row(vlkv_kv_policy_prefill_observer(pol)->ud, l, 0, T - 1, T - 1,
-                                                  rows[l], T);
-    CHECK(vlkv_kv_policy_compress(pol, &c) == VLKV_OK);
+    prefixkv_compressed(opts, NL, 100, 200, rows, &pol, &c);
     double code = 0.0;
     for (int l = 0; l < NL; l++) code += pol->rho[l] * (double)(l + 1) * 1000.0;
     vlkv_kv_cache_free(&c);
@@ -344,10 +344,10 @@ static double prefixkv_rho_with(const char *opts, const float rows[][100], int32
 
 static void test_prefixkv_calib_protect(void) {
     enum { NL = 4, T = 100 };
-    static float rows[NL][T];
+    static float rows[NL * T];
     test_rng rng = {11};
     for (int l = 0; l < NL; l++)
-        for (int j = 0; j < T; j++) rows[l][j] = (float)exp(4.0 * (l + 1) * rng_f32(&rng));
+        for (int j = 0; j < T; j++) rows[l * T + j] = (float)exp(4.0 * (l + 1) * rng_f32(&rng));
     const double p2 = prefixkv_rho_with("calib_protect=2", rows, NL);
     const double p17 = prefixkv_rho_with("calib_protect=17", rows, NL);
     CHECK(fabs(p2 - p17) > 1.0);   /* the data make P matter */
