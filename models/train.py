@@ -20,6 +20,7 @@ questions, per question type, plus token accuracy of descriptions. The best chec
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -54,7 +55,6 @@ AMP_BF16 = True  # set in main() from --amp
 
 
 def amp():
-    import contextlib
     return torch.autocast("cpu", dtype=torch.bfloat16) if AMP_BF16 else contextlib.nullcontext()
 
 
