@@ -421,14 +421,12 @@ AVX2_INLINE void rp_store(float *s, int64_t r0, int64_t nr, __m256 v) {
     }
 }
 
-/* rp_store of v plus, for a later K-chunk (add != 0), what the earlier chunks stored there. */
-AVX2_INLINE void rp_store_add(float *s, int64_t r0, int64_t nr, __m256 v, int add) {
-    if (add) {
-        float t[8] = {0};
-        for (int64_t r = 0; r < 8 && r0 + r < nr; r++) t[r] = s[r0 + r];
-        v = _mm256_add_ps(v, _mm256_loadu_ps(t));
-    }
-    rp_store(s, r0, nr, v);
+/* The 8 rows' values at s + r0 (zero past nr): a K-chunked kernel resumes its accumulators from them. */
+AVX2_INLINE __m256 rp_load(const float *s, int64_t r0, int64_t nr) {
+    if (r0 + 8 <= nr) return _mm256_loadu_ps(s + r0);
+    float t[8] = {0};
+    for (int64_t r = 0; r0 + r < nr; r++) t[r] = s[r0 + r];
+    return _mm256_loadu_ps(t);
 }
 
 AVX2_INLINE __m256i bcast4(const int8_t *p) {
@@ -437,47 +435,73 @@ AVX2_INLINE __m256i bcast4(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
-/* Q4_0: sum_i d (u_i - 8) q_i = d (sum u q - 8 sum q); 8 sum q per activation block is computed
- * once per call (in chunks of RPB blocks). */
+/* Q4_0: sum_i d (u_i - 8) q_i = d (sum u q - 8 sum q), u the unsigned nibbles: vpmaddubsw takes
+ * u x q as it is (8 pairs of at most 2 x 15 x 127 stay inside int16), and 8 sum q per activation
+ * block is computed once per call, in K-chunks of RPB blocks. The float steps are one fma chain
+ * per row over the blocks in order, carried through s between K-chunks; the prompt gemm runs the
+ * same tile and chain, so a token gets bit-identical results in a prompt batch and in decode. */
 #define RPB 512
+
+/* 8 sum q for each of kn activation blocks. */
+AVX2_INLINE void q4_0_act_sums(const block_q8_0 *y, int64_t kn, int32_t *sq) {
+    const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+    for (int64_t b = 0; b < kn; b++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        sq[b] = 8 * hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16));
+    }
+}
+
+/* One group of 8 rows against CC activation columns over blocks [kb0, kb0 + kn); sq[c * sqs + b]
+ * is column c's 8 sum q for block kb0 + b. Starts from s when kb0 > 0 (a resumed chain). */
+AVX2_INLINE void rp_q4_0_tile(const int CC, const int PF, int64_t kb0, int64_t kn, const uint8_t *p,
+                              const char *ycols, size_t ys, const int32_t *sq, size_t sqs,
+                              float *s, size_t lds, int64_t r0, int64_t nr) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones16 = _mm256_set1_epi16(1);
+    __m256 acc[4];
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) acc[c] = kb0 > 0 ? rp_load(s + (size_t)c * lds, r0, nr) : _mm256_setzero_ps();
+    for (int64_t b = 0; b < kn; b++, p += 144) {
+        if (PF && RP_PF > 0) {
+            _mm_prefetch((const char *)p + RP_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + RP_PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)p + RP_PF + 128, _MM_HINT_T0);
+        }
+        __m256i is[4];
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) is[c] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < CC; c++) {
+                const int8_t *q = ((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].qs;
+                is[c] = _mm256_add_epi16(is[c], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(q + 4 * j)),
+                                                                 _mm256_maddubs_epi16(hi, bcast4(q + 16 + 4 * j))));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        _Pragma("GCC unroll 4")
+        for (int c = 0; c < CC; c++) {
+            const float dy = FP16(((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].d);
+            const __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(is[c], ones16), _mm256_set1_epi32(sq[c * sqs + b]));
+            acc[c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), _mm256_mul_ps(dw, _mm256_set1_ps(dy)), acc[c]);
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int c = 0; c < CC; c++) rp_store(s + (size_t)c * lds, r0, nr, acc[c]);
+}
+
 static void gemv_rp_q4_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
     const int64_t nb = n / QK8_0;
     const size_t gs = (size_t)nb * 144;
-    const block_q8_0 *y = vy;
-    const __m256i m4 = _mm256_set1_epi8(0x0f), ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-    float dy[RPB];
     int32_t sq[RPB];
     for (int64_t kb0 = 0; kb0 < nb; kb0 += RPB) {
         const int64_t kn = VLKV_MIN_I(RPB, nb - kb0);
-        for (int64_t b = 0; b < kn; b++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)y[kb0 + b].qs);
-            dy[b] = FP16(y[kb0 + b].d);
-            sq[b] = 8 * hsum_i32x8(_mm256_madd_epi16(_mm256_maddubs_epi16(ones8, q), ones16));
-        }
-        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144;
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-            for (int64_t b = 0; b < kn; b++, p += 144) {
-                if (RP_PF > 0) {
-                    _mm_prefetch((const char *)p + RP_PF, _MM_HINT_T0);
-                    _mm_prefetch((const char *)p + RP_PF + 64, _MM_HINT_T0);
-                    _mm_prefetch((const char *)p + RP_PF + 128, _MM_HINT_T0);
-                }
-                const int8_t *q = y[kb0 + b].qs;
-                __m256i sum = _mm256_setzero_si256();
-                for (int j = 0; j < 4; j++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
-                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                    sum = _mm256_add_epi16(sum, _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast4(q + 4 * j)),
-                                                                 _mm256_maddubs_epi16(hi, bcast4(q + 16 + 4 * j))));
-                }
-                const __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(sum, ones16), _mm256_set1_epi32(sq[b]));
-                const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), _mm256_set1_ps(dy[b]));
-                if (b & 1) acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc1);
-                else acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(si), d, acc0);
-            }
-            rp_store_add(s, r0, nr, _mm256_add_ps(acc0, acc1), kb0 > 0);
-        }
+        q4_0_act_sums((const block_q8_0 *)vy + kb0, kn, sq);
+        for (int64_t r0 = 0; r0 < nr; r0 += 8)
+            rp_q4_0_tile(1, 1, kb0, kn, (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144,
+                         vy, 0, sq, 0, s, 0, r0, nr);
     }
 }
 
@@ -541,63 +565,29 @@ static void gemm_rp_q8_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_
     }
 }
 
-/* Q4_0 prompt gemm: one group of 8 rows against CC activation columns, K-chunk [kb0, kb0 + kn).
- * The block sums are computed as |u - 8| x (q with u - 8's sign) instead of the gemv's
- * sum u q - 8 sum q: both are the same exact int32, and the float steps (scale product, the
- * even/odd-block accumulators, adding to the previous K-chunk) are the gemv's, so a token gets
- * bit-identical results in a prompt batch and in decode. */
-AVX2_INLINE void rp_q4_0_tile(const int CC, int64_t kb0, int64_t kn, const uint8_t *p, const char *ycols, size_t ys,
-                              float *s, size_t lds, int64_t r0, int64_t nr) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f), s8 = _mm256_set1_epi8(8), ones16 = _mm256_set1_epi16(1);
-    __m256 a0[4], a1[4];
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < CC; c++) a0[c] = a1[c] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < kn; b++, p += 144) {
-        __m256i is[4];
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < CC; c++) is[c] = _mm256_setzero_si256();
-        _Pragma("GCC unroll 4")
-        for (int j = 0; j < 4; j++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(p + 16 + 32 * j));
-            const __m256i lo = _mm256_sub_epi8(_mm256_and_si256(v, m4), s8);
-            const __m256i hi = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), s8);
-            const __m256i alo = _mm256_sign_epi8(lo, lo), ahi = _mm256_sign_epi8(hi, hi);
-            _Pragma("GCC unroll 4")
-            for (int c = 0; c < CC; c++) {
-                const int8_t *q = ((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].qs;
-                is[c] = _mm256_add_epi16(is[c],
-                                         _mm256_add_epi16(_mm256_maddubs_epi16(alo, _mm256_sign_epi8(bcast4(q + 4 * j), lo)),
-                                                          _mm256_maddubs_epi16(ahi, _mm256_sign_epi8(bcast4(q + 16 + 4 * j), hi))));
-            }
-        }
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-        _Pragma("GCC unroll 4")
-        for (int c = 0; c < CC; c++) {
-            const float dy = FP16(((const block_q8_0 *)(ycols + (size_t)c * ys))[kb0 + b].d);
-            const __m256 si = _mm256_cvtepi32_ps(_mm256_madd_epi16(is[c], ones16));
-            const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(dy));
-            if (b & 1) a1[c] = _mm256_fmadd_ps(si, d, a1[c]);
-            else a0[c] = _mm256_fmadd_ps(si, d, a0[c]);
-        }
-    }
-    _Pragma("GCC unroll 4")
-    for (int c = 0; c < CC; c++) rp_store_add(s + (size_t)c * lds, r0, nr, _mm256_add_ps(a0[c], a1[c]), kb0 > 0);
-}
-
+/* Q4_0 prompt gemm: the gemv's tile on 4 columns at a time; per column block and K-chunk the
+ * columns' block sums are computed once (RP_CB x RPB4 int32 = 64 KiB of stack). */
+#define RPB4 256
 static void gemm_rp_q4_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
                               const void *y, size_t ys) {
     const int64_t nb = n / QK8_0;
     const size_t gs = (size_t)nb * 144;
+    int32_t sq[RP_CB * RPB4];
     for (int64_t cb = 0; cb < nc; cb += RP_CB) {
         const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
-        for (int64_t kb0 = 0; kb0 < nb; kb0 += RPB) {   /* the gemv's K-chunks, for identical sums */
-            const int64_t kn = VLKV_MIN_I(RPB, nb - kb0);
+        for (int64_t kb0 = 0; kb0 < nb; kb0 += RPB4) {
+            const int64_t kn = VLKV_MIN_I(RPB4, nb - kb0);
+            for (int64_t c = cb; c < ce; c++)
+                q4_0_act_sums((const block_q8_0 *)((const char *)y + c * ys) + kb0, kn, sq + (c - cb) * RPB4);
             for (int64_t r0 = 0; r0 < nr; r0 += 8) {
                 const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs + (size_t)kb0 * 144;
                 int64_t c = cb;
                 for (; c + 4 <= ce; c += 4)
-                    rp_q4_0_tile(4, kb0, kn, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
-                for (; c < ce; c++) rp_q4_0_tile(1, kb0, kn, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+                    rp_q4_0_tile(4, 0, kb0, kn, p, (const char *)y + c * ys, ys, sq + (c - cb) * RPB4, RPB4,
+                                 s + c * lds, lds, r0, nr);
+                for (; c < ce; c++)
+                    rp_q4_0_tile(1, 0, kb0, kn, p, (const char *)y + c * ys, ys, sq + (c - cb) * RPB4, RPB4,
+                                 s + c * lds, lds, r0, nr);
             }
         }
     }
