@@ -594,50 +594,93 @@ static void gemm_rp_q4_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_
 }
 
 /* Q4_K: per sub-block the 8 int16-summed maddubs results meet the (sc_r, sc_r) pairs in vpmaddwd;
- * the mins are one vpmaddwd per sub-block pair against (bsum_2p, bsum_2p+1). */
-static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
-    const int64_t nb = n / QK_K;
-    const size_t gs = (size_t)nb * 1184;
-    const block_q8_K *y = vy;
+ * the mins are one vpmaddwd per sub-block pair against (bsum_2p, bsum_2p+1). One group of 8 rows
+ * against CC activation columns; the decode gemv is the CC = 1 tile and the prompt gemm runs the
+ * same tile, so a token gets bit-identical results in a prompt batch and in decode. */
+AVX2_INLINE void rp_q4_K_tile(const int CC, const int PF, int64_t nb, const uint8_t *p, const char *ycols, size_t ys,
+                              float *s, size_t lds, int64_t r0, int64_t nr) {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
-    for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-        const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
-        __m256 acc = _mm256_setzero_ps(), accm = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += 1184) {
-            const uint8_t *sc = p + 32, *mn = p + 96, *qs = p + 160;
-            const int8_t *q = y[b].qs;
+    __m256 acc[4], accm[4];
+    _Pragma("GCC unroll 4")
+    for (int k = 0; k < CC; k++) acc[k] = accm[k] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, p += 1184) {
+        const uint8_t *sc = p + 32, *mn = p + 96, *qs = p + 160;
+        const block_q8_K *y[4];
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < CC; k++) y[k] = (const block_q8_K *)(ycols + (size_t)k * ys) + b;
+        const __m256 dmw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < CC; k++) {
             /* bsum_j = bsums[2j] + bsums[2j+1] as 4 int32 words of int16 pairs (b_2p, b_2p+1) */
-            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+            const __m256i bs = _mm256_loadu_si256((const __m256i *)y[k]->bsums);
             int32_t bp[4];
             _mm_storeu_si128((__m128i *)bp, _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1)));
             __m256i summ = _mm256_setzero_si256();
             for (int pr = 0; pr < 4; pr++)
                 summ = _mm256_add_epi32(summ, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(mn + 16 * pr))),
                                                                 _mm256_set1_epi32(bp[pr])));
-            __m256i sumi = _mm256_setzero_si256();
-            for (int c = 0; c < 4; c++) {
-                const uint8_t *qc = qs + 256 * c;
-                if (RP_PF > 0)
-                    for (int l = 0; l < 4; l++) _mm_prefetch((const char *)qc + RP_PF + 64 * l, _MM_HINT_T0);
-                __m256i plo = _mm256_setzero_si256(), phi = _mm256_setzero_si256();
-                for (int j = 0; j < 8; j++) {
-                    const __m256i v = _mm256_loadu_si256((const __m256i *)(qc + 32 * j));
-                    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-                    plo = _mm256_add_epi16(plo, _mm256_maddubs_epi16(lo, bcast4(q + 64 * c + 4 * j)));
-                    phi = _mm256_add_epi16(phi, _mm256_maddubs_epi16(hi, bcast4(q + 64 * c + 32 + 4 * j)));
-                }
-                const __m128i s2 = _mm_loadu_si128((const __m128i *)(sc + 16 * c));   /* sub-blocks 2c, 2c+1 */
-                const __m256i sl = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(s2, s2));
-                const __m256i sh = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(s2, s2));
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(_mm256_madd_epi16(plo, sl), _mm256_madd_epi16(phi, sh)));
-            }
-            const __m256 dy = _mm256_set1_ps(y[b].d);
-            const __m256 d = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)), dy);
-            const __m256 dm = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16))), dy);
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), d, acc);
-            accm = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), dm, accm);
+            accm[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(summ), _mm256_mul_ps(dmw, _mm256_set1_ps(y[k]->d)), accm[k]);
         }
-        rp_store(s, r0, nr, _mm256_sub_ps(acc, accm));
+        __m256i sumi[4];
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < CC; k++) sumi[k] = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const uint8_t *qc = qs + 256 * c;
+            if (PF && RP_PF > 0)
+                for (int l = 0; l < 4; l++) _mm_prefetch((const char *)qc + RP_PF + 64 * l, _MM_HINT_T0);
+            __m256i plo[4], phi[4];
+            _Pragma("GCC unroll 4")
+            for (int k = 0; k < CC; k++) plo[k] = phi[k] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(qc + 32 * j));
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                _Pragma("GCC unroll 4")
+                for (int k = 0; k < CC; k++) {
+                    const int8_t *q = y[k]->qs + 64 * c + 4 * j;
+                    plo[k] = _mm256_add_epi16(plo[k], _mm256_maddubs_epi16(lo, bcast4(q)));
+                    phi[k] = _mm256_add_epi16(phi[k], _mm256_maddubs_epi16(hi, bcast4(q + 32)));
+                }
+            }
+            const __m128i s2 = _mm_loadu_si128((const __m128i *)(sc + 16 * c));   /* sub-blocks 2c, 2c+1 */
+            const __m256i sl = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(s2, s2));
+            const __m256i sh = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(s2, s2));
+            _Pragma("GCC unroll 4")
+            for (int k = 0; k < CC; k++)
+                sumi[k] = _mm256_add_epi32(sumi[k], _mm256_add_epi32(_mm256_madd_epi16(plo[k], sl), _mm256_madd_epi16(phi[k], sh)));
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < CC; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi[k]), _mm256_mul_ps(dw, _mm256_set1_ps(y[k]->d)), acc[k]);
+    }
+    _Pragma("GCC unroll 4")
+    for (int k = 0; k < CC; k++) rp_store(s + (size_t)k * lds, r0, nr, _mm256_sub_ps(acc[k], accm[k]));
+}
+
+static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const int64_t nb = n / QK_K;
+    const size_t gs = (size_t)nb * 1184;
+    for (int64_t r0 = 0; r0 < nr; r0 += 8)
+        rp_q4_K_tile(1, 1, nb, (const uint8_t *)wr + (size_t)(r0 / 8) * gs, vy, 0, s, 0, r0, nr);
+}
+
+#ifndef RPK_CC
+#define RPK_CC 4   /* activation columns per Q4_K tile */
+#endif
+static void gemm_rp_q4_K_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
+                              const void *y, size_t ys) {
+    const int64_t nb = n / QK_K;
+    const size_t gs = (size_t)nb * 1184;
+    for (int64_t cb = 0; cb < nc; cb += RP_CB) {
+        const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
+        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
+            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
+            int64_t c = cb;
+            for (; c + RPK_CC <= ce; c += RPK_CC)
+                rp_q4_K_tile(RPK_CC, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+            for (; c < ce; c++) rp_q4_K_tile(1, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
+        }
     }
 }
 
@@ -1535,6 +1578,7 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_avx2;
     k->gemm_rp[VLKV_TYPE_Q8_0] = gemm_rp_q8_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_avx2;
+    k->gemm_rp[VLKV_TYPE_Q4_K] = gemm_rp_q4_K_avx2;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_avx2;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_avx2;
     k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_avx2;
