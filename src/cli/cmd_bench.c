@@ -2,8 +2,9 @@
  *   pp<N>: one forward of an N-token prompt (BOS + uniform random ids), KV cleared before each rep;
  *   tg<N>: N sequential single-token decodes from position 0 (first token BOS).
  * One warm-up run per test, then -r repetitions; t/s = mean over reps of n_tokens / time ± sample
- * standard deviation. In the same run it measures the machine's read bandwidth and OpenBLAS sgemm
- * GFLOP/s at the same thread count, and reports each test against them:
+ * standard deviation. Right before every timed repetition it probes the machine's read bandwidth (tg)
+ * or OpenBLAS sgemm GFLOP/s at the model's prefill shape (pp) at the same thread count, and reports
+ * each test against the mean of its probes (pairing them in time cancels a shared machine's drift):
  *   tg: bytes of weights read per token x t/s  /  probe bandwidth   (decode roofline fraction)
  *   pp: 2 x (matmul parameters) x tokens / time  /  sgemm GFLOP/s
  * Output: markdown table (default) or JSON lines (-o jsonl), one row per model x test. */
@@ -168,11 +169,9 @@ int cmd_bench(int argc, char **argv) {
 
     const char *isa = vlkv_kernels_get()->name;
     const char *blas = vlkv_probe_have_blas() ? "openblas" : "none";
-    double bw = 0, sgemm = 0;
-    if (probe) {
-        fprintf(stderr, "bench: probing read bandwidth (%d MiB, %d threads)...\n", bw_mb, n_threads);
-        bw = vlkv_probe_read_bw((size_t)bw_mb << 20, n_threads, 5);
-    }
+    /* the probes run next to every timed repetition (this machine class is shared and its speed
+     * drifts within a minute), and a row's limit is the mean of its repetitions' probes */
+    double lim_lo[2] = {0, 0}, lim_hi[2] = {0, 0};
 
     if (!jsonl) {
         printf("| model | types | size GiB | params B | threads | isa | blas | test | t/s | vs limit |\n");
@@ -184,7 +183,7 @@ int cmd_bench(int argc, char **argv) {
         vlkv_model *model = NULL;
         vlkv_context *ctx = NULL;
         int32_t *toks = NULL;
-        double *samples = NULL;
+        double *samples = NULL, *lims = NULL;
         if (facts_of(models[mi], &mf) != 0) {
             fprintf(stderr, "vlkv bench: %s\n", vlkv_last_error());
             rc = 1;
@@ -210,15 +209,12 @@ int cmd_bench(int argc, char **argv) {
         }
         const char *dev_name = "";
         const int on_dev = vlkv_context_device(ctx, &dev_name, NULL, NULL);
-        if (probe && n_pp > 0 && sgemm == 0) {
-            /* the prefill GEMM shape of this model: tokens x n_embd -> n_embd */
-            int e = vlkv_model_n_embd(model);
-            sgemm = vlkv_probe_sgemm(n_pp, e, e, n_threads, 3);
-        }
+        const int e = vlkv_model_n_embd(model);   /* the prefill GEMM shape: tokens x n_embd -> n_embd */
         int n_tok = VLKV_MAX(n_pp, n_tg) + 1;
         toks = malloc(sizeof(int32_t) * (size_t)n_tok);
         samples = malloc(sizeof(double) * (size_t)reps);
-        if (!toks || !samples) {
+        lims = malloc(sizeof(double) * (size_t)reps);
+        if (!toks || !samples || !lims) {
             fprintf(stderr, "vlkv bench: out of memory\n");
             rc = 1;
             goto next;
@@ -234,7 +230,11 @@ int cmd_bench(int argc, char **argv) {
             int n = test == 0 ? n_pp : n_tg;
             if (n <= 0) continue;
             int failed = 0;
+            const int use_probe = probe && !on_dev;
             for (int r = -1; r < reps && !failed; r++) {      /* r = -1: warm-up */
+                if (r >= 0 && use_probe)
+                    lims[r] = test == 0 ? vlkv_probe_sgemm(n_pp, e, e, n_threads, 3)
+                                        : vlkv_probe_read_bw((size_t)bw_mb << 20, n_threads, 3);
                 vlkv_context_reset(ctx);
                 double t0 = vlkv_time_ms();
                 if (test == 0) {
@@ -260,12 +260,19 @@ int cmd_bench(int argc, char **argv) {
             const char *unit;
             if (test == 0) {
                 achieved = 2.0 * mf.mm_params * mean / 1e9;   /* GFLOP/s */
-                limit = on_dev ? 0 : sgemm;
                 unit = "GFLOP/s";
             } else {
                 achieved = mf.tok_bytes * mean / 1e9;         /* GB/s */
-                limit = on_dev ? 0 : bw;
                 unit = "GB/s";
+            }
+            limit = 0;
+            if (use_probe) {
+                double lsd;
+                mean_sd(lims, reps, &limit, &lsd);
+                for (int r = 0; r < reps; r++) {
+                    if (lim_lo[test] == 0 || lims[r] < lim_lo[test]) lim_lo[test] = lims[r];
+                    if (lims[r] > lim_hi[test]) lim_hi[test] = lims[r];
+                }
             }
             if (jsonl) {
                 printf("{\"commit\":\"%s\",\"model\":\"%s\",\"types\":\"%s\",\"size_bytes\":%.0f,\"params\":%.0f,"
@@ -297,13 +304,15 @@ int cmd_bench(int argc, char **argv) {
     next:
         free(toks);
         free(samples);
+        free(lims);
         vlkv_context_free(ctx);
         vlkv_model_free(model);
     }
     for (int mi = 0; mi < n_models && !jsonl; mi++)
         if (dev_notes[mi][0]) printf("%s%s\n", mi == 0 ? "\n" : "", dev_notes[mi]);
-    if (!jsonl && probe)
-        printf("\nprobes (same run, %d threads): read bandwidth %.2f GB/s; OpenBLAS sgemm %.1f GFLOP/s; commit %s\n",
-               n_threads, bw, sgemm, VLKV_COMMIT);
+    if (!jsonl && probe && (lim_hi[0] > 0 || lim_hi[1] > 0))
+        printf("\nprobes (%d threads, one next to every repetition; a row's limit is their mean): "
+               "OpenBLAS sgemm %.1f-%.1f GFLOP/s, read bandwidth %.2f-%.2f GB/s; commit %s\n",
+               n_threads, lim_lo[0], lim_hi[0], lim_lo[1], lim_hi[1], VLKV_COMMIT);
     return rc;
 }
