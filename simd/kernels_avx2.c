@@ -684,6 +684,79 @@ static void gemm_rp_q4_K_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_
     }
 }
 
+/* F16 over the repacked copy, F32 activations: element k of 8 rows is one 16-byte load and one
+ * vcvtph2ps, met by a broadcast activation in one fma. G row groups x CC columns per tile, each
+ * output one fma chain in element order from 0 (resumed from s when k0 > 0), so the gemv (CC = 1)
+ * and the prompt gemm give bit-identical results; so does the reference's fmaf loop. */
+AVX2_INLINE void rp_f16_tile(const int G, const int CC, int64_t k0, int64_t kn, const uint8_t *p, size_t gs,
+                             const float *x, size_t xs, float *s, size_t lds, int64_t r0, int64_t nr) {
+    __m256 acc[4][6];
+    _Pragma("GCC unroll 4")
+    for (int g = 0; g < G; g++) {
+        _Pragma("GCC unroll 6")
+        for (int c = 0; c < CC; c++)
+            acc[g][c] = k0 > 0 ? rp_load(s + (size_t)c * lds, r0 + 8 * g, nr) : _mm256_setzero_ps();
+    }
+    const uint8_t *pk = p + (size_t)k0 * 16;
+    const float *xk = x + k0;
+    for (int64_t k = 0; k < kn; k++, pk += 16, xk++) {
+        __m256 w[4];
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < G; g++) w[g] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(pk + (size_t)g * gs)));
+        _Pragma("GCC unroll 6")
+        for (int c = 0; c < CC; c++) {
+            const __m256 xb = _mm256_broadcast_ss(xk + (size_t)c * xs);
+            _Pragma("GCC unroll 4")
+            for (int g = 0; g < G; g++) acc[g][c] = _mm256_fmadd_ps(w[g], xb, acc[g][c]);
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int g = 0; g < G; g++) {
+        _Pragma("GCC unroll 6")
+        for (int c = 0; c < CC; c++) rp_store(s + (size_t)c * lds, r0 + 8 * g, nr, acc[g][c]);
+    }
+}
+
+static void gemv_rp_f16_avx2(int64_t n, int64_t nr, float *s, const void *wr, const void *vy) {
+    const size_t gs = (size_t)n * 16;
+    const int64_t ng = (nr + 7) / 8;
+    int64_t g = 0;
+    for (; g + 4 <= ng; g += 4)   /* 4 independent chains hide the fma latency */
+        rp_f16_tile(4, 1, 0, n, (const uint8_t *)wr + (size_t)g * gs, gs, vy, 0, s, 0, 8 * g, nr);
+    for (; g < ng; g++) rp_f16_tile(1, 1, 0, n, (const uint8_t *)wr + (size_t)g * gs, gs, vy, 0, s, 0, 8 * g, nr);
+}
+
+/* Prompt gemm: 16 rows x 6 columns per tile (12 accumulators), K in chunks of RPF_KC elements so a
+ * tile's weights stay in L1, columns in blocks of RPF_CB so their K-chunk stays in L2. (Converting
+ * each K-chunk of weights once into an F32 slab for all column tiles measured the same.) */
+#define RPF_KC 256
+#define RPF_CB 192
+static void gemm_rp_f16_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
+                             const void *y, size_t ys) {
+    const size_t gs = (size_t)n * 16, xs = ys / sizeof(float);
+    const float *x = y;
+    const int64_t ng = (nr + 7) / 8;
+    for (int64_t cb = 0; cb < nc; cb += RPF_CB) {
+        const int64_t ce = VLKV_MIN_I(nc, cb + RPF_CB);
+        for (int64_t k0 = 0; k0 < n; k0 += RPF_KC) {
+            const int64_t kn = VLKV_MIN_I(RPF_KC, n - k0);
+            for (int64_t g = 0; g < ng; g += 2) {
+                const uint8_t *p = (const uint8_t *)wr + (size_t)g * gs;
+                const int two = g + 2 <= ng;
+                int64_t c = cb;
+                for (; c + 6 <= ce; c += 6) {
+                    if (two) rp_f16_tile(2, 6, k0, kn, p, gs, x + c * xs, xs, s + c * lds, lds, 8 * g, nr);
+                    else rp_f16_tile(1, 6, k0, kn, p, gs, x + c * xs, xs, s + c * lds, lds, 8 * g, nr);
+                }
+                for (; c < ce; c++) {
+                    if (two) rp_f16_tile(2, 1, k0, kn, p, gs, x + c * xs, xs, s + c * lds, lds, 8 * g, nr);
+                    else rp_f16_tile(1, 1, k0, kn, p, gs, x + c * xs, xs, s + c * lds, lds, 8 * g, nr);
+                }
+            }
+        }
+    }
+}
+
 /* ==== gemm for the 32-element block types (Q4_0, Q5_0, Q8_0 x Q8_0; Q4_1, Q5_1 x Q8_1) ========
  * For a K-chunk of KCB blocks, a tile of GR weight rows is repacked to unsigned bytes u (0..15,
  * 0..31, or q+128 for Q8_0) with float d and a per-block correction a:
@@ -1579,6 +1652,8 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     k->gemm_rp[VLKV_TYPE_Q8_0] = gemm_rp_q8_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q4_K] = gemv_rp_q4_K_avx2;
     k->gemm_rp[VLKV_TYPE_Q4_K] = gemm_rp_q4_K_avx2;
+    k->gemv_rp[VLKV_TYPE_F16] = gemv_rp_f16_avx2;
+    k->gemm_rp[VLKV_TYPE_F16] = gemm_rp_f16_avx2;
     k->from_float[VLKV_TYPE_F16] = from_float_f16_avx2;
     k->from_float[VLKV_TYPE_Q8_0] = from_float_q8_0_avx2;
     k->from_float[VLKV_TYPE_Q8_1] = from_float_q8_1_avx2;

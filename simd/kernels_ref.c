@@ -295,8 +295,13 @@ size_t vlkv_repack_group_size(enum vlkv_type t, int64_t n) {
     case VLKV_TYPE_Q4_0: return n > 0 && n % QK4_0 == 0 ? (size_t)(n / QK4_0) * (RPR * 2 + RPR * 16) : 0;
     case VLKV_TYPE_Q8_0: return n > 0 && n % QK8_0 == 0 ? (size_t)(n / QK8_0) * (RPR * 2 + RPR * 32) : 0;
     case VLKV_TYPE_Q4_K: return n > 0 && n % QK_K == 0 ? (size_t)(n / QK_K) * (RPR * 4 + RPR * 8 * 2 + RPR * 128) : 0;
+    case VLKV_TYPE_F16:  return n > 0 ? (size_t)n * RPR * 2 : 0;
     default: return 0;
     }
+}
+
+enum vlkv_type vlkv_repack_act_type(enum vlkv_type t) {
+    return t == VLKV_TYPE_F16 ? VLKV_TYPE_F32 : vlkv_type_traits_get(t)->vec_dot_type;
 }
 
 size_t vlkv_repack_size(enum vlkv_type t, int64_t n, int64_t nr) {
@@ -327,7 +332,12 @@ void vlkv_repack(enum vlkv_type t, int64_t n, int64_t nr, const void *w, size_t 
         const int nrow = (int)(nr - g * RPR < RPR ? nr - g * RPR : RPR);
         if (nrow < RPR) memset(o, 0, gs);   /* padding rows: zero scales and quants */
         uint8_t *p = o;
-        if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
+        if (t == VLKV_TYPE_F16) {   /* element k of the 8 rows side by side */
+            for (int r = 0; r < nrow; r++) {
+                const uint8_t *src = (const uint8_t *)w + (size_t)(g * RPR + r) * ws;
+                for (int64_t k = 0; k < n; k++) memcpy(p + (size_t)k * 2 * RPR + 2 * r, src + 2 * k, 2);
+            }
+        } else if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
             const uint8_t *src[RPR];
             for (int r = 0; r < nrow; r++) src[r] = (const uint8_t *)w + (size_t)(g * RPR + r) * ws;
             if (t == VLKV_TYPE_Q8_0) rp_copy_q0(p, src, nrow, n / 32, 32);
@@ -360,7 +370,15 @@ void vlkv_gemv_rp_ref(enum vlkv_type t, int64_t n, int64_t nr, float *s, const v
     for (int64_t r0 = 0; r0 < nr; r0 += RPR) {
         const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / RPR) * gs;
         float acc[RPR] = {0};
-        if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
+        if (t == VLKV_TYPE_F16) {   /* F32 activations, one fma chain per row in k order */
+            const float *y = vy;
+            for (int64_t k = 0; k < n; k++)
+                for (int r = 0; r < RPR; r++) {
+                    vlkv_f16 h;
+                    memcpy(&h, p + (size_t)k * 2 * RPR + 2 * r, 2);
+                    acc[r] = fmaf(FP16(h), y[k], acc[r]);
+                }
+        } else if (t == VLKV_TYPE_Q4_0 || t == VLKV_TYPE_Q8_0) {
             const block_q8_0 *y = vy;
             const int q8 = t == VLKV_TYPE_Q8_0;
             for (int64_t b = 0; b < n / 32; b++) {

@@ -37,6 +37,9 @@ typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t
  *        sub-block s of row r); uint8 mn[4][8][2] (mn[p][r][e] = min of sub-block 2p+e);
  *        uint8 qs[4][8][8][4]  qs[c][j][r][i] = row r's qs[32c+4j+i] (low nibble sub-block 2c,
  *        high nibble sub-block 2c+1)
+ *   F16 (1 element, 16 B): vlkv_f16 w[8]  w[r] = row r's element k. Its kernels take F32
+ *        activations (vlkv_repack_act_type), not the F16 of its vec_dot_type, and keep one fma
+ *        chain per row and column in element order.
  * A group is all blocks of its 8 rows in order (group stride vlkv_repack_group_size); the last
  * group is padded with zero rows (scales 0). */
 #define VLKV_RP_ROWS 8
@@ -52,6 +55,9 @@ typedef void (*vlkv_gemm_rp_fn)(int64_t n, int64_t nr, int64_t nc, float *s, siz
 /* Bytes of one repacked group of rows of n elements; 0 if type t has no repacked layout or n is
  * not a multiple of its block. */
 size_t vlkv_repack_group_size(enum vlkv_type t, int64_t n);
+/* Type of the activations the repacked kernels of weight type t take (F32 for F16, else its
+ * vec_dot_type). */
+enum vlkv_type vlkv_repack_act_type(enum vlkv_type t);
 /* Bytes of nr repacked rows (whole groups); 0 as above. */
 size_t vlkv_repack_size(enum vlkv_type t, int64_t n, int64_t nr);
 /* Repack nr rows of w (rows ws bytes apart) into dst (vlkv_repack_size bytes). */

@@ -121,6 +121,18 @@ static int64_t blas_tile_rows(int64_t K, int64_t M) {
  * F32 / F16 / BF16 weights therefore go to sgemm; quantized weights use the table's gemm when the
  * ISA provides one (the scalar reference gemm is far slower than sgemm, so with VLKV_SIMD=ref they
  * go to BLAS too). VLKV_PREFILL=blas|gemm overrides the rule for experiments. */
+/* Whether W's product over n_tok rows runs on its repacked copy (model.c made one and the table
+ * has the kernels: gemv_rp for decode, gemm_rp as well for a prompt). Its activations are then
+ * of type vlkv_repack_act_type (F32 for F16 weights), otherwise of the vec_dot_type. The row
+ * ranges handed to threads start at multiples of 16, so they start at repacked group boundaries. */
+static int matmul_uses_rp(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
+    return W->repack && o->k->gemv_rp[W->type] && (n_tok <= 1 || o->k->gemm_rp[W->type]);
+}
+
+static enum vlkv_type matmul_act_type(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
+    return matmul_uses_rp(o, W, n_tok) ? vlkv_repack_act_type(W->type) : vlkv_type_traits_get(W->type)->vec_dot_type;
+}
+
 int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, int64_t n_tok) {
 #ifdef VLKV_HAVE_BLAS
     if (!o->use_blas) return 0;
@@ -128,8 +140,9 @@ int vlkv_matmul_uses_blas(const struct vlkv_ops_ctx *o, const struct vlkv_tensor
     if (o->prefill_mode == 1) return 1;
     if (o->prefill_mode == 2) return o->k->gemm[W->type] == NULL;
     switch (W->type) {
+    case VLKV_TYPE_F16:   /* the repacked F16 gemm streams F16 with no conversion pass or packing */
+        return !matmul_uses_rp(o, W, n_tok);
     case VLKV_TYPE_F32:
-    case VLKV_TYPE_F16:
     case VLKV_TYPE_BF16:
         return 1;
     default:
@@ -163,8 +176,9 @@ size_t vlkv_matmul_wsize(const struct vlkv_ops_ctx *o, const struct vlkv_tensor 
                                 : (size_t)blas_tile_rows(K, M);
         return VLKV_MAX(rows, (size_t)blas_tile_rows(K, M)) * (size_t)K * sizeof(float);
     }
-    if (tr->vec_dot_type == VLKV_TYPE_F32) return 0;
-    return (size_t)n_tok * vlkv_row_size(tr->vec_dot_type, K);
+    const enum vlkv_type at = matmul_act_type(o, W, n_tok);
+    if (at == VLKV_TYPE_F32) return 0;
+    return (size_t)n_tok * vlkv_row_size(at, K);
 }
 
 #ifdef VLKV_HAVE_BLAS
@@ -243,7 +257,8 @@ vlkv_status vlkv_matmul(struct vlkv_ops_ctx *o, const struct vlkv_tensor *W, con
 #endif
     {
         const struct vlkv_kernels *k = o->k;
-        const enum vlkv_type vdt = tr->vec_dot_type;
+        const int use_rp = matmul_uses_rp(o, W, n_tok);
+        const enum vlkv_type vdt = matmul_act_type(o, W, n_tok);
         const size_t rs = vlkv_row_size(vdt, K);
         vlkv_gemv_fn gemv = k->gemv[W->type];
         vlkv_gemm_fn gemm = k->gemm[W->type];
@@ -265,9 +280,9 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_tok
         const size_t ws = W->nb[1];
         /* decode: the row-interleaved copy made at load, if the table has a kernel for it */
         const uint8_t *rp = W->repack;
-        vlkv_gemv_rp_fn gemv_rp = rp ? k->gemv_rp[W->type] : NULL;
-        vlkv_gemm_rp_fn gemm_rp = rp ? k->gemm_rp[W->type] : NULL;
-        const size_t rp_gs = rp ? vlkv_repack_group_size(W->type, K) : 0;
+        vlkv_gemv_rp_fn gemv_rp = use_rp ? k->gemv_rp[W->type] : NULL;
+        vlkv_gemm_rp_fn gemm_rp = use_rp ? k->gemm_rp[W->type] : NULL;
+        const size_t rp_gs = use_rp ? vlkv_repack_group_size(W->type, K) : 0;
         /* tiny products are not worth waking the other threads (fork/join costs a few µs) */
         const int nth = (double)K * (double)M * (double)n_tok < 65536.0 ? 1 : o->n_threads;
         (void)nth;   /* only read by the OpenMP pragma */
@@ -276,16 +291,16 @@ OMP_PRAGMA(omp parallel num_threads(nth))
             int64_t r0, r1;
             split_rows(M, thread_id(), thread_count(), 16, &r0, &r1);
             if (r1 > r0) {
-                if (n_tok > 1 && gemm_rp && r0 % VLKV_RP_ROWS == 0) {
+                if (use_rp && n_tok > 1) {
                     gemm_rp(K, r1 - r0, n_tok, y + r0, (size_t)M, rp + (size_t)(r0 / VLKV_RP_ROWS) * rp_gs, xq, rs);
+                } else if (use_rp) {
+                    gemv_rp(K, r1 - r0, y + r0, rp + (size_t)(r0 / VLKV_RP_ROWS) * rp_gs, xq);
                 } else if (n_tok > 1 && gemm) {
                     gemm(K, r1 - r0, n_tok, y + r0, (size_t)M, w + (size_t)r0 * ws, ws, xq, rs);
                 } else {
                     for (int64_t t = 0; t < n_tok; t++) {
                         const void *xt = (const uint8_t *)xq + (size_t)t * rs;
-                        if (gemv_rp && r0 % VLKV_RP_ROWS == 0)
-                            gemv_rp(K, r1 - r0, y + t * M + r0, rp + (size_t)(r0 / VLKV_RP_ROWS) * rp_gs, xt);
-                        else if (gemv) gemv(K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
+                        if (gemv) gemv(K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
                         else gemv_by_dot(dot, K, r1 - r0, y + t * M + r0, w + (size_t)r0 * ws, ws, xt);
                     }
                 }
@@ -310,11 +325,18 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
     enum { MAX_W = 4 };
     int fused = n_w >= 1 && n_w <= MAX_W && n_tok > 0;
     const struct vlkv_type_traits *tr0 = fused ? vlkv_type_traits_get(W[0]->type) : NULL;
+    int64_t rows_before = 0;
     for (int i = 0; fused && i < n_w; i++) {
         const struct vlkv_type_traits *tr = vlkv_type_traits_get(W[i]->type);
-        fused = tr && tr->supported && tr0 && tr->vec_dot_type == tr0->vec_dot_type && W[i]->ne[0] == W[0]->ne[0] &&
+        /* activations only the repacked kernels take (F16's F32) need the weight to start at a
+         * multiple of the 16-row thread split, so every thread's share of it is repacked-aligned */
+        const int rp_only = tr && matmul_act_type(o, W[i], n_tok) != tr->vec_dot_type;
+        fused = tr && tr->supported && tr0 && (!rp_only || rows_before % 16 == 0) &&
+                matmul_act_type(o, W[i], n_tok) == matmul_act_type(o, W[0], n_tok) &&
+                W[i]->ne[0] == W[0]->ne[0] &&
                 W[i]->ne[0] % tr->blck == 0 && !vlkv_matmul_uses_blas(o, W[i], n_tok) &&
                 (o->k->gemv[W[i]->type] != NULL) && (n_tok == 1 || o->k->gemm[W[i]->type] != NULL);
+        rows_before += W[i]->ne[1];
     }
     if (!fused) {
         for (int i = 0; i < n_w; i++) {
@@ -324,7 +346,7 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
         return VLKV_OK;
     }
     const int64_t K = W[0]->ne[0];
-    const enum vlkv_type vdt = tr0->vec_dot_type;
+    const enum vlkv_type vdt = matmul_act_type(o, W[0], n_tok);
     const size_t rs = vlkv_row_size(vdt, K);
     size_t need = 0;
     for (int i = 0; i < n_w; i++) need = VLKV_MAX(need, vlkv_matmul_wsize(o, W[i], n_tok));
@@ -356,16 +378,18 @@ OMP_PRAGMA(omp parallel num_threads(nth))
             const int64_t M = W[i]->ne[1];
             const size_t ws = W[i]->nb[1];
             const uint8_t *w = (const uint8_t *)W[i]->data + (size_t)a * ws;
-            vlkv_gemv_rp_fn gemv_rp = W[i]->repack ? o->k->gemv_rp[W[i]->type] : NULL;
-            vlkv_gemm_rp_fn gemm_rp = W[i]->repack ? o->k->gemm_rp[W[i]->type] : NULL;
-            const uint8_t *rp = W[i]->repack ? (const uint8_t *)W[i]->repack +
+            /* a weight's rows may start mid-group when an earlier weight's row count is not a
+             * multiple of 8: the fused check below only lets that happen where the original
+             * layout's kernels take the same activations */
+            const int use_rp = matmul_uses_rp(o, W[i], n_tok) && a % VLKV_RP_ROWS == 0;
+            const uint8_t *rp = use_rp ? (const uint8_t *)W[i]->repack +
                                 (size_t)(a / VLKV_RP_ROWS) * vlkv_repack_group_size(W[i]->type, K) : NULL;
-            if (n_tok > 1 && gemm_rp && a % VLKV_RP_ROWS == 0) {
-                gemm_rp(K, b - a, n_tok, y[i] + a, (size_t)M, rp, xq, rs);
+            if (use_rp && n_tok > 1) {
+                o->k->gemm_rp[W[i]->type](K, b - a, n_tok, y[i] + a, (size_t)M, rp, xq, rs);
+            } else if (use_rp) {
+                o->k->gemv_rp[W[i]->type](K, b - a, y[i] + a, rp, xq);
             } else if (n_tok > 1) {
                 o->k->gemm[W[i]->type](K, b - a, n_tok, y[i] + a, (size_t)M, w, ws, xq, rs);
-            } else if (gemv_rp && a % VLKV_RP_ROWS == 0) {
-                gemv_rp(K, b - a, y[i] + a, rp, xq);
             } else {
                 o->k->gemv[W[i]->type](K, b - a, y[i] + a, w, ws, xq);
             }

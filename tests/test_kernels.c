@@ -63,12 +63,11 @@ static int make_sizes(int blck, int64_t *sizes) {
     return n;
 }
 
-/* |x_i y_i| summed in double over dequantized rows, and the exact dot */
-static void deq_dot(enum vlkv_type wt, const void *w, const void *y, int64_t n, double *dot, double *absdot,
-                    float *tw, float *ty) {
-    const struct vlkv_type_traits *tr = vlkv_type_traits_get(wt);
-    tr->to_float(w, tw, n);
-    vlkv_type_traits_get(tr->vec_dot_type)->to_float(y, ty, n);
+/* |x_i y_i| summed in double over dequantized rows, and the exact dot (y of type vt) */
+static void deq_dot_act(enum vlkv_type wt, enum vlkv_type vt, const void *w, const void *y, int64_t n, double *dot,
+                        double *absdot, float *tw, float *ty) {
+    vlkv_type_traits_get(wt)->to_float(w, tw, n);
+    vlkv_type_traits_get(vt)->to_float(y, ty, n);
     double s = 0, a = 0;
     for (int64_t i = 0; i < n; i++) {
         s += (double)tw[i] * ty[i];
@@ -76,6 +75,11 @@ static void deq_dot(enum vlkv_type wt, const void *w, const void *y, int64_t n, 
     }
     *dot = s;
     *absdot = a;
+}
+
+static void deq_dot(enum vlkv_type wt, const void *w, const void *y, int64_t n, double *dot, double *absdot,
+                    float *tw, float *ty) {
+    deq_dot_act(wt, vlkv_type_traits_get(wt)->vec_dot_type, w, y, n, dot, absdot, tw, ty);
 }
 
 /* Extra magnitude from the Q4_1/Q5_1 (m * s) and K-quant (dmin * mn * bsum) correction terms,
@@ -397,15 +401,17 @@ static void test_helpers(const struct vlkv_kernels *k, const struct vlkv_kernels
  * AVX2 kernel's 512-block activation chunk; source rows, activations and the repacked copy off
  * the SIMD alignment; outputs past nr must stay untouched. */
 static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels *ref) {
-    static const enum vlkv_type types[] = { VLKV_TYPE_Q4_0, VLKV_TYPE_Q8_0, VLKV_TYPE_Q4_K };
+    static const enum vlkv_type types[] = { VLKV_TYPE_Q4_0, VLKV_TYPE_Q8_0, VLKV_TYPE_Q4_K, VLKV_TYPE_F16 };
     static const int rows[] = { 1, 7, 8, 9, 13, 17 };
     for (size_t it = 0; it < LEN(types); it++) {
         const enum vlkv_type wt = types[it];
         if (k && !k->gemv_rp[wt]) continue;
         const struct vlkv_type_traits *tr = vlkv_type_traits_get(wt);
-        const enum vlkv_type vt = tr->vec_dot_type;
+        const enum vlkv_type vt = vlkv_repack_act_type(wt);   /* F16 weights: F32 activations */
+        const int own_act = vt != tr->vec_dot_type;           /* no reference vec_dot for that pair */
         const int64_t bl = tr->blck;
-        const int64_t sizes[] = { bl, 3 * bl, 9 * bl, 2048, 11008, bl == 32 ? 32 * 600 : 256 * 75 };
+        const int64_t sizes[] = { bl, 3 * bl, 9 * bl, 2048, 11008,
+                                  bl == 32 ? 32 * 600 : bl == 256 ? 256 * 75 : 999 };
         for (size_t is = 0; is < LEN(sizes); is++) {
             const int64_t n = sizes[is];
             const int nr = rows[(is + it) % LEN(rows)] + (is == 0 ? 0 : (int)is * 3);   /* 1..32 */
@@ -415,7 +421,7 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
                       "repack size %s n=%lld", tr->name, (long long)n);
             float *xf = xalloc(n * 4), *tw = xalloc(n * 4), *ty = xalloc(n * 4);
             char *wbuf = xalloc(ws * nr), *ybuf = xalloc(vlkv_row_size(vt, n)), *rbuf = xalloc(rpsz);
-            char *w = wbuf + 2 * (is % 3), *y = ybuf + ((vt == VLKV_TYPE_Q8_K) ? 4 : 2) * (is % 2);
+            char *w = wbuf + 2 * (is % 3), *y = ybuf + ((vt == VLKV_TYPE_Q8_K || vt == VLKV_TYPE_F32) ? 4 : 2) * (is % 2);
             char *rp = rbuf + 2 * ((is + 1) % 3);
             for (int r = 0; r < nr; r++) {
                 fill(xf, n, 1.0f + r % 5);
@@ -431,9 +437,10 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
             int bad = 0;
             for (int r = 0; r < nr; r++) {
                 double dot, absdot;
-                deq_dot(wt, w + r * ws, y, n, &dot, &absdot, tw, ty);
+                deq_dot_act(wt, vt, w + r * ws, y, n, &dot, &absdot, tw, ty);
                 const double tol = (n / bl + 8) * ULP * (absdot + min_terms(wt, tw, ty, n)) + 1e-30;
-                ref->vec_dot[wt](n, &s_ref[r], w + r * ws, y);
+                if (own_act) s_ref[r] = (float)dot;
+                else ref->vec_dot[wt](n, &s_ref[r], w + r * ws, y);
                 if (!(fabs(s_rp[r] - s_ref[r]) <= tol)) {
                     if (bad++ < 3) printf("  %s gemv_rp %s n=%lld nr=%d row %d: %.9g vs ref %.9g (tol %.3g)\n",
                                           k ? k->name : "ref", tr->name, (long long)n, nr, r, s_rp[r], s_ref[r], tol);
@@ -446,9 +453,10 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
              * against the reference, and bit-identical with gemv_rp column by column */
             if (k && k->gemm_rp[wt]) {
                 enum { NC = 6 };
-                const size_t ys = vlkv_row_size(vt, n) + 2;
+                const size_t yal = vt == VLKV_TYPE_F32 ? 4 : 2;   /* F32 columns stay float-aligned */
+                const size_t ys = vlkv_row_size(vt, n) + yal;
                 char *yb = xalloc(ys * NC);
-                char *yc = yb + 2 * ((is + 1) % 2);
+                char *yc = yb + yal * ((is + 1) % 2);
                 for (int c = 0; c < NC; c++) {
                     fill(xf, n, 0.3f + c);
                     vlkv_type_traits_get(vt)->from_float(xf, yc + c * ys, n);
@@ -463,10 +471,10 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
                     k->gemv_rp[wt](n, nr, sv, rp, yc + c * ys);
                     for (int r = 0; r < nr; r++) {
                         double dot, absdot;
-                        deq_dot(wt, w + r * ws, yc + c * ys, n, &dot, &absdot, tw, ty);
+                        deq_dot_act(wt, vt, w + r * ws, yc + c * ys, n, &dot, &absdot, tw, ty);
                         const double tol = (n / bl + 8) * ULP * (absdot + min_terms(wt, tw, ty, n)) + 1e-30;
-                        float sr;
-                        ref->vec_dot[wt](n, &sr, w + r * ws, yc + c * ys);
+                        float sr = (float)dot;
+                        if (!own_act) ref->vec_dot[wt](n, &sr, w + r * ws, yc + c * ys);
                         bad2 += !(fabs(sm[c * lds + r] - sr) <= tol);
                         diff += memcmp(&sm[c * lds + r], &sv[r], sizeof(float)) != 0;
                     }
