@@ -549,21 +549,28 @@ static void gemv_rp_q8_0_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
         rp_q8_0_tile(1, 1, nb, (const uint8_t *)wr + (size_t)(r0 / 8) * gs, vy, 0, s, 0, r0, nr);
 }
 
-#define RP_CB 64   /* activation columns per column block of the repacked gemm (L2-resident) */
-static void gemm_rp_q8_0_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
-                              const void *y, size_t ys) {
-    const int64_t nb = n / QK8_0;
-    const size_t gs = (size_t)nb * 272;
-    for (int64_t cb = 0; cb < nc; cb += RP_CB) {
-        const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
-        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
-            int64_t c = cb;
-            for (; c + 4 <= ce; c += 4) rp_q8_0_tile(4, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
-            for (; c < ce; c++) rp_q8_0_tile(1, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
-        }
+/* The prompt gemm of a type whose tile covers all K at once: column blocks of RP_CB (their
+ * activations stay in L2), 8-row groups, tiles of 4 columns then single columns. */
+#define RP_CB 64
+#define DEF_GEMM_RP(T, QK, GB)                                                                          \
+    static void gemm_rp_##T##_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr, \
+                                   const void *y, size_t ys) {                                          \
+        const int64_t nb = n / (QK);                                                                    \
+        const size_t gs = (size_t)nb * (GB);                                                            \
+        for (int64_t cb = 0; cb < nc; cb += RP_CB) {                                                    \
+            const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);                                              \
+            for (int64_t r0 = 0; r0 < nr; r0 += 8) {                                                    \
+                const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;                         \
+                int64_t c = cb;                                                                         \
+                for (; c + 4 <= ce; c += 4)                                                             \
+                    rp_##T##_tile(4, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);  \
+                for (; c < ce; c++)                                                                     \
+                    rp_##T##_tile(1, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);  \
+            }                                                                                           \
+        }                                                                                               \
     }
-}
+
+DEF_GEMM_RP(q8_0, QK8_0, 272)
 
 /* Q4_0 prompt gemm: the gemv's tile on 4 columns at a time; per column block and K-chunk the
  * columns' block sums are computed once (RP_CB x RPB4 int32 = 64 KiB of stack). */
@@ -665,24 +672,7 @@ static void gemv_rp_q4_K_avx2(int64_t n, int64_t nr, float *s, const void *wr, c
         rp_q4_K_tile(1, 1, nb, (const uint8_t *)wr + (size_t)(r0 / 8) * gs, vy, 0, s, 0, r0, nr);
 }
 
-#ifndef RPK_CC
-#define RPK_CC 4   /* activation columns per Q4_K tile */
-#endif
-static void gemm_rp_q4_K_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const void *wr,
-                              const void *y, size_t ys) {
-    const int64_t nb = n / QK_K;
-    const size_t gs = (size_t)nb * 1184;
-    for (int64_t cb = 0; cb < nc; cb += RP_CB) {
-        const int64_t ce = VLKV_MIN_I(nc, cb + RP_CB);
-        for (int64_t r0 = 0; r0 < nr; r0 += 8) {
-            const uint8_t *p = (const uint8_t *)wr + (size_t)(r0 / 8) * gs;
-            int64_t c = cb;
-            for (; c + RPK_CC <= ce; c += RPK_CC)
-                rp_q4_K_tile(RPK_CC, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
-            for (; c < ce; c++) rp_q4_K_tile(1, 0, nb, p, (const char *)y + c * ys, ys, s + c * lds, lds, r0, nr);
-        }
-    }
-}
+DEF_GEMM_RP(q4_K, QK_K, 1184)
 
 /* F16 over the repacked copy, F32 activations: element k of 8 rows is one 16-byte load and one
  * vcvtph2ps, met by a broadcast activation in one fma. G row groups x CC columns per tile, each
