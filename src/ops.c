@@ -118,9 +118,11 @@ static int64_t blas_tile_rows(int64_t K, int64_t M) {
  *   Q4_K     130 ms  (91)                  121 ms  (97)      -> gemm
  *   Q5_K     149 ms  (79)                  128 ms  (92)      -> gemm
  *   Q6_K     151 ms  (78)                  134 ms  (89)      -> gemm
- * F32 / F16 / BF16 weights therefore go to sgemm; quantized weights use the table's gemm when the
- * ISA provides one (the scalar reference gemm is far slower than sgemm, so with VLKV_SIMD=ref they
- * go to BLAS too). VLKV_PREFILL=blas|gemm overrides the rule for experiments. */
+ * F32 / BF16 weights therefore go to sgemm, and F16 weights too unless they were repacked at load
+ * (the repacked F16 tile gemm streams F16 with no conversion pass: TinyLlama pp512 about equal to
+ * the tiled sgemm, decode ~20 % faster); quantized weights use the table's gemm when the ISA
+ * provides one (the scalar reference gemm is far slower than sgemm, so with VLKV_SIMD=ref they go
+ * to BLAS too). VLKV_PREFILL=blas|gemm overrides the rule for experiments. */
 /* Whether W's product over n_tok rows runs on its repacked copy (model.c made one and the table
  * has the kernels: gemv_rp for decode, gemm_rp as well for a prompt). Its activations are then
  * of type vlkv_repack_act_type (F32 for F16 weights), otherwise of the vec_dot_type. The row
