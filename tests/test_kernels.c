@@ -409,6 +409,8 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
         const struct vlkv_type_traits *tr = vlkv_type_traits_get(wt);
         const enum vlkv_type vt = vlkv_repack_act_type(wt);   /* F16 weights: F32 activations */
         const int own_act = vt != tr->vec_dot_type;           /* no reference vec_dot for that pair */
+        /* activations go off the SIMD alignment, but F32 and Q8_K (float d) stay float-aligned */
+        const size_t yal = (vt == VLKV_TYPE_F32 || vt == VLKV_TYPE_Q8_K) ? 4 : 2;
         const int64_t bl = tr->blck;
         const int64_t sizes[] = { bl, 3 * bl, 9 * bl, 2048, 11008,
                                   bl == 32 ? 32 * 600 : bl == 256 ? 256 * 75 : 999 };
@@ -421,7 +423,7 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
                       "repack size %s n=%lld", tr->name, (long long)n);
             float *xf = xalloc(n * 4), *tw = xalloc(n * 4), *ty = xalloc(n * 4);
             char *wbuf = xalloc(ws * nr), *ybuf = xalloc(vlkv_row_size(vt, n)), *rbuf = xalloc(rpsz);
-            char *w = wbuf + 2 * (is % 3), *y = ybuf + ((vt == VLKV_TYPE_Q8_K || vt == VLKV_TYPE_F32) ? 4 : 2) * (is % 2);
+            char *w = wbuf + 2 * (is % 3), *y = ybuf + yal * (is % 2);
             char *rp = rbuf + 2 * ((is + 1) % 3);
             for (int r = 0; r < nr; r++) {
                 fill(xf, n, 1.0f + r % 5);
@@ -453,8 +455,6 @@ static void test_repack(const struct vlkv_kernels *k, const struct vlkv_kernels 
              * against the reference, and bit-identical with gemv_rp column by column */
             if (k && k->gemm_rp[wt]) {
                 enum { NC = 6 };
-                /* columns off the SIMD alignment, but F32 and Q8_K (float d) stay float-aligned */
-                const size_t yal = (vt == VLKV_TYPE_F32 || vt == VLKV_TYPE_Q8_K) ? 4 : 2;
                 const size_t ys = vlkv_row_size(vt, n) + yal;
                 char *yb = xalloc(ys * NC);
                 char *yc = yb + yal * ((is + 1) % 2);
