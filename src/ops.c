@@ -327,14 +327,14 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
     enum { MAX_W = 4 };
     int fused = n_w >= 1 && n_w <= MAX_W && n_tok > 0;
     const struct vlkv_type_traits *tr0 = fused ? vlkv_type_traits_get(W[0]->type) : NULL;
+    const enum vlkv_type at0 = tr0 ? matmul_act_type(o, W[0], n_tok) : VLKV_TYPE_F32;
     int64_t rows_before = 0;
     for (int i = 0; fused && i < n_w; i++) {
         const struct vlkv_type_traits *tr = vlkv_type_traits_get(W[i]->type);
+        const enum vlkv_type at = tr ? matmul_act_type(o, W[i], n_tok) : at0;
         /* activations only the repacked kernels take (F16's F32) need the weight to start at a
          * multiple of the 16-row thread split, so every thread's share of it is repacked-aligned */
-        const int rp_only = tr && matmul_act_type(o, W[i], n_tok) != tr->vec_dot_type;
-        fused = tr && tr->supported && tr0 && (!rp_only || rows_before % 16 == 0) &&
-                matmul_act_type(o, W[i], n_tok) == matmul_act_type(o, W[0], n_tok) &&
+        fused = tr && tr->supported && tr0 && at == at0 && (at == tr->vec_dot_type || rows_before % 16 == 0) &&
                 W[i]->ne[0] == W[0]->ne[0] &&
                 W[i]->ne[0] % tr->blck == 0 && !vlkv_matmul_uses_blas(o, W[i], n_tok) &&
                 (o->k->gemv[W[i]->type] != NULL) && (n_tok == 1 || o->k->gemm[W[i]->type] != NULL);
@@ -348,7 +348,7 @@ vlkv_status vlkv_matmul_multi(struct vlkv_ops_ctx *o, int n_w, const struct vlkv
         return VLKV_OK;
     }
     const int64_t K = W[0]->ne[0];
-    const enum vlkv_type vdt = matmul_act_type(o, W[0], n_tok);
+    const enum vlkv_type vdt = at0;
     const size_t rs = vlkv_row_size(vdt, K);
     size_t need = 0;
     for (int i = 0; i < n_w; i++) need = VLKV_MAX(need, vlkv_matmul_wsize(o, W[i], n_tok));
