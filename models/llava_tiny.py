@@ -149,6 +149,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.n_embd, cfg.n_head_kv * D, bias=False)
         self.v_proj = nn.Linear(cfg.n_embd, cfg.n_head_kv * D, bias=False)
         self.o_proj = nn.Linear(cfg.n_head * D, cfg.n_embd, bias=False)
+        self.keep_head, self.kept = None, None
 
     def forward(self, x, cos, sin, past=None):
         B, T, _ = x.shape
@@ -171,7 +172,10 @@ class Attention(nn.Module):
         # causal: query i (absolute S - T + i) sees keys j <= S - T + i
         mask = torch.ones(T, S, dtype=torch.bool).tril(diagonal=S - T)
         att = att.masked_fill(~mask, float("-inf"))
-        y = torch.softmax(att, dim=-1) @ v
+        probs = torch.softmax(att, dim=-1)
+        if self.keep_head is not None:  # training only: expose one head's attention (B, T, S)
+            self.kept = probs[:, self.keep_head]
+        y = probs @ v
         return self.o_proj(y.transpose(1, 2).reshape(B, T, H * D)), present
 
 

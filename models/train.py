@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import math
+import re
 import os
 import sys
 import time
@@ -59,16 +60,45 @@ def amp():
 
 
 def build_suffix(tok, turns):
-    """turns: [(question, answer)] -> (suffix ids, targets) with targets[j] = id of suffix[j+1]
-    when that token is part of an answer (incl. </s>), else IGNORE."""
-    ids, sup = [], []
+    """turns: [(question, answer)] -> (suffix ids, targets, qpos) with targets[j] = id of
+    suffix[j+1] when that token is part of an answer (incl. </s>), else IGNORE, and qpos[k] the
+    suffix position whose target is turn k's first answer token (the "ASSISTANT:" colon)."""
+    ids, sup, qpos = [], [], []
     for k, (q, a) in enumerate(turns):
         qi = question_ids(tok, q, first_turn=(k == 0))
         ai = answer_ids(tok, a)
+        qpos.append(len(ids) + len(qi) - 1)
         ids += qi + ai
         sup += [False] * len(qi) + [True] * len(ai)
     tgt = [ids[j + 1] if sup[j + 1] else IGNORE for j in range(len(ids) - 1)] + [IGNORE]
-    return ids, tgt
+    return ids, tgt, qpos
+
+
+def _words(text):
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def referents(scene, question, answer):
+    """Indices of the objects a short-answer question is about (the ones whose patches the answer
+    must be read from), [] when there is none (a "no" or a count of zero) or for descriptions.
+    Relation questions refer to the related object, the one the answer describes."""
+    objs = scene["objects"]
+    if question == data.DESCRIBE_PROMPT or answer in ("no", "zero"):
+        return []
+    m = re.search(r"(left of|right of|above|below) the (.+)\?$", question)
+    if m:
+        anchor = referents(scene, "the " + m.group(2) + "?", "")
+        if len(anchor) != 1:
+            return []
+        rel = data._related(scene, objs[anchor[0]], m.group(1))
+        return [objs.index(rel[0])] if len(rel) == 1 else []
+    w = _words(question)
+    cols = [c for c in data.COLORS if c in w]
+    shapes = [sh for sh in data.SHAPES if sh in w or data.PLURAL[sh] in w]
+    poss = [p for p, ph in data.POS_PHRASE.items() if ph in question]
+    return [i for i, o in enumerate(objs)
+            if (not cols or o["color"] in cols) and (not shapes or o["shape"] in shapes)
+            and (not poss or o["pos"] in poss)]
 
 
 def train_turns(s, rng, n_extra=5, p_desc=0.6):
@@ -97,11 +127,11 @@ def n_aux_used(args):
     return 4 if args.aux_cell else 3
 
 
-def patch_labels(scene, image_size, patch):
-    """Per-patch (colour, shape, size) class of the object under the patch centre, 0 = background,
-    and the 3x3 grid cell (1-9, 0 = padding) the patch centre falls in, in the coordinates of the
-    preprocessed image (centre-padded square, resized). The cell label makes the features carry
-    where they are on the canvas, which position and relation questions need."""
+def object_masks(scene, image_size, patch):
+    """Per object (scene order), which patches (row-major, n*n) it covers, in the coordinates of
+    the preprocessed image (centre-padded square, resized), and each patch's 3x3 grid cell
+    (1-9, 0 = padding). A patch belongs to an object when its centre lies within
+    max(0.8 r, 0.72 patch) of the object's centre."""
     w, h = scene["width"], scene["height"]
     S = max(w, h)
     offx, offy = (S - w) // 2, (S - h) // 2
@@ -109,13 +139,25 @@ def patch_labels(scene, image_size, patch):
     step = S / n  # patch size in original pixels
     c = (np.arange(n) + 0.5) * step
     px, py = c[None, :] - offx, c[:, None] - offy  # patch centres in canvas coordinates
-    lab = np.zeros((4, n, n), np.int64)
     inside_canvas = (px >= 0) & (px < w) & (py >= 0) & (py < h)
     cell = (np.clip(py // (h / 3.0), 0, 2) * 3 + np.clip(px // (w / 3.0), 0, 2) + 1).astype(np.int64)
-    lab[3] = np.where(inside_canvas, cell, 0)
+    cell = np.where(inside_canvas, cell, 0)
+    masks = [np.hypot(px - o["cx"], py - o["cy"]) <= max(0.8 * o["r"], 0.72 * step) for o in scene["objects"]]
+    return masks, cell
+
+
+def patch_labels(scene, image_size, patch):
+    """Per-patch (colour, shape, size) class of the object under the patch centre, 0 = background,
+    and the 3x3 grid cell (1-9, 0 = padding) the patch centre falls in. The cell label makes the
+    features carry where they are on the canvas, which position and relation questions need."""
+    masks, cell = object_masks(scene, image_size, patch)
+    n = image_size // patch
+    lab = np.zeros((4, n, n), np.int64)
+    lab[3] = cell
     colors, shapes, sizes = list(data.COLORS), data.SHAPES, list(data.SIZES)
-    for o in sorted(scene["objects"], key=lambda o: -o["r"]):  # small ones win overlaps
-        inside = np.hypot(px - o["cx"], py - o["cy"]) <= max(0.8 * o["r"], 0.72 * step)
+    objs = scene["objects"]
+    for k in sorted(range(len(objs)), key=lambda k: -objs[k]["r"]):  # small ones win overlaps
+        o, inside = objs[k], masks[k]
         lab[0][inside] = colors.index(o["color"]) + 1
         lab[1][inside] = shapes.index(o["shape"]) + 1
         lab[2][inside] = sizes.index(o["size"]) + 1
@@ -140,9 +182,9 @@ def make_val(tok, cfg, n_images):
         s = data.sample("val", i)
         px = data.preprocess(s["image"], cfg.image_size)
         for qa in s["qas"]:
-            ids, tgt = build_suffix(tok, [(qa["question"], qa["answer"])])
+            ids, tgt, _ = build_suffix(tok, [(qa["question"], qa["answer"])])
             items.append((px, ids, tgt, qa["type"]))
-        ids, tgt = build_suffix(tok, [(data.DESCRIBE_PROMPT, s["description"])])
+        ids, tgt, _ = build_suffix(tok, [(data.DESCRIBE_PROMPT, s["description"])])
         items.append((px, ids, tgt, "describe"))
     return items
 
@@ -243,6 +285,13 @@ def main():
     ap.add_argument("--vision-lr-mult", type=float, default=1.0,
                     help="stage 1: the vision tower's learning rate relative to --lr (below 1 keeps the "
                          "stage-0 features from being scrambled while the LM is still random)")
+    ap.add_argument("--att-weight", type=float, default=0.0,
+                    help="weight of the attention-supervision loss: at the colon of each \"ASSISTANT:\" "
+                         "one head of each --att-layers layer is trained to put its attention mass on "
+                         "the patches of the object(s) the question is about (-log of that mass); "
+                         "a training-only grounding signal, nothing is exported")
+    ap.add_argument("--att-layers", default="2,3", help="decoder layers whose --att-head is supervised")
+    ap.add_argument("--att-head", type=int, default=0)
     ap.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                     help="bf16 autocast: auto = only when the CPU has AVX512_BF16 or AMX (else fp32)")
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
@@ -266,6 +315,9 @@ def main():
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
 
+    att_layers = [int(x) for x in args.att_layers.split(",")] if args.att_weight > 0 else []
+    for li in att_layers:
+        model.llm.layers[li].self_attn.keep_head = args.att_head
     aux = torch.nn.Linear(cfg.vision_width, sum(N_AUX)) if args.aux_weight > 0 else None
     params = list(model.named_parameters()) + (list(aux.named_parameters(prefix="aux")) if aux else [])
     groups = []
@@ -303,7 +355,8 @@ def main():
         vision_stage(model, aux, cfg, args, log)
         budget -= time.time() - t0   # the whole run stays within --minutes
         t0 = time.time()
-    step, best, run_loss, run_aux, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0, 0
+    step, best, run_loss, run_aux, run_att, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0.0, 0, 0
+    P, NP = len(prefix), cfg.n_patches
     while True:
         elapsed = time.time() - t0
         if elapsed >= budget:
@@ -313,14 +366,21 @@ def main():
             args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr * g["mult"]
-        items, labels = [], []
+        items, labels, att = [], [], []
         for b in range(args.batch):
             idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
             rng = np.random.default_rng([args.seed, idx])
-            ids, tgt = build_suffix(tok, train_turns(s, rng))
+            turns = train_turns(s, rng)
+            ids, tgt, qpos = build_suffix(tok, turns)
             items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
             labels.append(patch_labels(s["scene"], cfg.image_size, cfg.patch_size))
+            if att_layers:
+                masks, _ = object_masks(s["scene"], cfg.image_size, cfg.patch_size)
+                for (q, a), j in zip(turns, qpos):
+                    r = referents(s["scene"], q, a)
+                    if r:
+                        att.append((b, P + NP + j, np.any([masks[k] for k in r], axis=0).reshape(-1)))
         pix, ids, tgt = collate(items, pad_id)
         with amp():
             logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
@@ -333,6 +393,14 @@ def main():
                            for k, part in enumerate(aux_logits.split(N_AUX, dim=-1)) if k < n_aux_used(args))
             run_aux += aux_loss.item()
             loss = loss + args.aux_weight * aux_loss
+        if att:
+            bi = torch.tensor([a[0] for a in att])
+            qi = torch.tensor([a[1] for a in att])
+            mk = torch.from_numpy(np.stack([a[2] for a in att])).float()
+            att_loss = sum(-torch.log((model.llm.layers[li].self_attn.kept[bi, qi, P:P + NP] * mk).sum(-1)
+                                      + 1e-6).mean() for li in att_layers) / len(att_layers)
+            run_att += att_loss.item()
+            loss = loss + args.att_weight * att_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -345,8 +413,9 @@ def main():
             el = time.time() - t0
             log(f"step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  loss {run_loss / run_n:.4f}  "
                 + (f"aux {run_aux / run_n:.4f}  " if aux is not None else "")
+                + (f"att {run_att / run_n:.3f}  " if att_layers else "")
                 + f"gnorm {float(gn):.2f}  img/s {seen_imgs / el:.1f}  seqlen {ids.shape[1]}")
-            run_loss, run_aux, run_n = 0.0, 0.0, 0
+            run_loss, run_aux, run_att, run_n = 0.0, 0.0, 0.0, 0
         last = time.time() - t0 >= budget
         if step % args.val_every == 0 or last:
             acc = validate(model, prefix, val_items, pad_id)
