@@ -1617,6 +1617,75 @@ static float softmax_exp_f32_avx2(int64_t n, float *x, float max) {
     return (float)sum;
 }
 
+/* ==== k-major gemm (prefill attention) ==========================================================
+ * Outer-product tile: 16 (or 8) consecutive weight rows in two (one) registers times KN_C
+ * broadcast activations; the k loop runs in order with one FMA per element, as the reference. */
+
+#define KN_C 6
+
+AVX2_INLINE void kn_tile(const int RV, const int CC, int64_t n, const char *w, size_t ws, const char *y, size_t ys,
+                         float *s, size_t lds, int acc) {
+    __m256 a[2][KN_C];
+    _Pragma("GCC unroll 2")
+    for (int r = 0; r < RV; r++)
+        _Pragma("GCC unroll 6")
+        for (int c = 0; c < CC; c++) a[r][c] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < n; k++) {
+        const float *wk = (const float *)(w + k * (int64_t)ws);
+        const __m256 w0 = _mm256_loadu_ps(wk);
+        const __m256 w1 = RV > 1 ? _mm256_loadu_ps(wk + 8) : w0;
+        _Pragma("GCC unroll 6")
+        for (int c = 0; c < CC; c++) {
+            const __m256 b = _mm256_broadcast_ss((const float *)(y + c * (int64_t)ys) + k);
+            a[0][c] = _mm256_fmadd_ps(w0, b, a[0][c]);
+            if (RV > 1) a[1][c] = _mm256_fmadd_ps(w1, b, a[1][c]);
+        }
+    }
+    _Pragma("GCC unroll 6")
+    for (int c = 0; c < CC; c++)
+        _Pragma("GCC unroll 2")
+        for (int r = 0; r < RV; r++) {
+            float *o = s + c * (int64_t)lds + 8 * r;
+            _mm256_storeu_ps(o, acc ? _mm256_add_ps(_mm256_loadu_ps(o), a[r][c]) : a[r][c]);
+        }
+}
+
+static void gemm_kn_f32_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w, size_t ws,
+                             const float *y, size_t ys, int acc) {
+    int64_t r0 = 0;
+    for (; r0 + 8 <= nr; ) {
+        const int RV = r0 + 16 <= nr ? 2 : 1;
+        const char *wr = (const char *)(w + r0);
+        for (int64_t c0 = 0; c0 < nc; c0 += KN_C) {
+            const int cc = (int)VLKV_MIN_I(KN_C, nc - c0);
+            const char *yc = (const char *)y + c0 * (int64_t)ys;
+            float *so = s + c0 * (int64_t)lds + r0;
+#define KT(R, C) kn_tile(R, C, n, wr, ws, yc, ys, so, lds, acc)
+            if (RV == 2) {
+                switch (cc) {
+                case 6: KT(2, 6); break; case 5: KT(2, 5); break; case 4: KT(2, 4); break;
+                case 3: KT(2, 3); break; case 2: KT(2, 2); break; default: KT(2, 1); break;
+                }
+            } else {
+                switch (cc) {
+                case 6: KT(1, 6); break; case 5: KT(1, 5); break; case 4: KT(1, 4); break;
+                case 3: KT(1, 3); break; case 2: KT(1, 2); break; default: KT(1, 1); break;
+                }
+            }
+#undef KT
+        }
+        r0 += 8 * RV;
+    }
+    for (; r0 < nr; r0++)   /* rows past the last multiple of 8: scalar, same order */
+        for (int64_t c = 0; c < nc; c++) {
+            const float *yc = (const float *)((const char *)y + c * (int64_t)ys);
+            float a = 0.0f;
+            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * (int64_t)ws))[r0], yc[k], a);
+            float *o = s + c * (int64_t)lds + r0;
+            *o = acc ? *o + a : a;
+        }
+}
+
 /* ==== table ======================================================================================== */
 
 void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
@@ -1636,6 +1705,7 @@ void vlkv_kernels_init_avx2(struct vlkv_kernels *k) {
     SET(VLKV_TYPE_Q5_K, q5_K);
     SET(VLKV_TYPE_Q6_K, q6_K);
 #undef SET
+    k->gemm_kn_f32 = gemm_kn_f32_avx2;
     k->gemv_rp[VLKV_TYPE_Q4_0] = gemv_rp_q4_0_avx2;
     k->gemm_rp[VLKV_TYPE_Q4_0] = gemm_rp_q4_0_avx2;
     k->gemv_rp[VLKV_TYPE_Q8_0] = gemv_rp_q8_0_avx2;

@@ -487,6 +487,63 @@ static void gemv_rp_q4_K_neon(int64_t n, int64_t nr, float *s, const void *wr, c
 
 /* ==== table ========================================================================================== */
 
+/* k-major gemm (prefill attention): 16 (or 4) consecutive weight rows in four (one) registers
+ * times up to 4 activation columns; the k loop runs in order with one fused multiply-add per
+ * element (FMLA by scalar), so the bits equal the reference's fmaf loop. */
+NEON_INLINE void kn_tile_neon(const int RV, const int CC, int64_t n, const char *w, size_t ws, const char *y,
+                              size_t ys, float *s, size_t lds, int acc) {
+    float32x4_t a[4][4];
+    for (int r = 0; r < RV; r++)
+        for (int c = 0; c < CC; c++) a[r][c] = vdupq_n_f32(0.0f);
+    for (int64_t k = 0; k < n; k++) {
+        const float *wk = (const float *)(w + k * (int64_t)ws);
+        float32x4_t wv[4];
+        for (int r = 0; r < RV; r++) wv[r] = vld1q_f32(wk + 4 * r);
+        for (int c = 0; c < CC; c++) {
+            const float b = ((const float *)(y + c * (int64_t)ys))[k];
+            for (int r = 0; r < RV; r++) a[r][c] = vfmaq_n_f32(a[r][c], wv[r], b);
+        }
+    }
+    for (int c = 0; c < CC; c++)
+        for (int r = 0; r < RV; r++) {
+            float *o = s + c * (int64_t)lds + 4 * r;
+            vst1q_f32(o, acc ? vaddq_f32(vld1q_f32(o), a[r][c]) : a[r][c]);
+        }
+}
+
+static void gemm_kn_f32_neon(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w, size_t ws,
+                             const float *y, size_t ys, int acc) {
+    int64_t r0 = 0;
+    while (r0 + 4 <= nr) {
+        const int RV = r0 + 16 <= nr ? 4 : 1;
+        const char *wr = (const char *)(w + r0);
+        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+            const int cc = nc - c0 < 4 ? (int)(nc - c0) : 4;
+            const char *yc = (const char *)y + c0 * (int64_t)ys;
+            float *so = s + c0 * (int64_t)lds + r0;
+            if (RV == 4) {
+                switch (cc) {
+                case 4: kn_tile_neon(4, 4, n, wr, ws, yc, ys, so, lds, acc); break;
+                case 3: kn_tile_neon(4, 3, n, wr, ws, yc, ys, so, lds, acc); break;
+                case 2: kn_tile_neon(4, 2, n, wr, ws, yc, ys, so, lds, acc); break;
+                default: kn_tile_neon(4, 1, n, wr, ws, yc, ys, so, lds, acc); break;
+                }
+            } else {
+                kn_tile_neon(1, cc, n, wr, ws, yc, ys, so, lds, acc);
+            }
+        }
+        r0 += 4 * RV;
+    }
+    for (; r0 < nr; r0++)   /* rows past the last multiple of 4: scalar, same order */
+        for (int64_t c = 0; c < nc; c++) {
+            const float *yc = (const float *)((const char *)y + c * (int64_t)ys);
+            float a = 0.0f;
+            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * (int64_t)ws))[r0], yc[k], a);
+            float *o = s + c * (int64_t)lds + r0;
+            *o = acc ? *o + a : a;
+        }
+}
+
 void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
     vlkv_kernels_init_ref(k);
     k->isa = VLKV_ISA_NEON;
@@ -518,4 +575,5 @@ void vlkv_kernels_init_neon(struct vlkv_kernels *k) {
     k->rmsnorm_f32 = rmsnorm_f32_neon;
     k->silu_mul_f32 = silu_mul_f32_neon;
     k->softmax_exp_f32 = softmax_exp_f32_neon;
+    k->gemm_kn_f32 = gemm_kn_f32_neon;
 }

@@ -277,6 +277,19 @@ static void silu_mul_f32_ref(int64_t n, const float *g, const float *u, float *y
     for (int64_t i = 0; i < n; i++) y[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
+static void gemm_kn_f32_ref(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w, size_t ws,
+                            const float *y, size_t ys, int acc) {
+    for (int64_t c = 0; c < nc; c++) {
+        const float *yc = (const float *)((const char *)y + c * ys);
+        for (int64_t r = 0; r < nr; r++) {
+            float a = 0.0f;
+            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * ws))[r], yc[k], a);
+            float *o = s + c * (int64_t)lds + r;
+            *o = acc ? *o + a : a;
+        }
+    }
+}
+
 static float softmax_exp_f32_ref(int64_t n, float *x, float max) {
     double sum = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -472,4 +485,5 @@ void vlkv_kernels_init_ref(struct vlkv_kernels *k) {
     k->rmsnorm_f32 = rmsnorm_f32_ref;
     k->silu_mul_f32 = silu_mul_f32_ref;
     k->softmax_exp_f32 = softmax_exp_f32_ref;
+    k->gemm_kn_f32 = gemm_kn_f32_ref;
 }

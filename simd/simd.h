@@ -45,6 +45,13 @@ typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t
 #define VLKV_RP_ROWS 8
 
 /* s[r] = dot(w row r, y) for r < nr, w repacked as above starting at a group boundary. */
+/* s[c*lds + r] = (acc ? s[c*lds + r] : 0) + sum_k w_k[r] * y_c[k], weights k-major (row k holds nr
+ * floats at byte stride ws), activation column c at byte stride ys; each sum runs over k in order
+ * from 0 with fused multiply-adds (so every table gives the same bits). The prefill attention's
+ * two products: scores against a transposed K tile, and P V straight from V rows. */
+typedef void (*vlkv_gemm_kn_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w,
+                                size_t ws, const float *y, size_t ys, int acc);
+
 typedef void (*vlkv_gemv_rp_fn)(int64_t n, int64_t nr, float *s, const void *wr, const void *y);
 /* s[c * lds + r] = dot(w row r, y column c) over repacked w (y columns ys bytes apart). A table
  * that has both gemm_rp and gemv_rp for a type gives bit-identical results for a column in
@@ -96,6 +103,7 @@ struct vlkv_kernels {
     void  (*silu_mul_f32)(int64_t n, const float *g, const float *u, float *y);
     /* in place: x = exp(x - max); returns the sum (double-accumulated) */
     float (*softmax_exp_f32)(int64_t n, float *x, float max);
+    vlkv_gemm_kn_fn gemm_kn_f32;
 };
 
 /* The table for the best ISA this CPU and build support, or the one VLKV_SIMD names (an

@@ -394,6 +394,56 @@ static void test_helpers(const struct vlkv_kernels *k, const struct vlkv_kernels
     }
 }
 
+/* ---- k-major gemm (prefill attention) -------------------------------------------------------
+ * The table's gemm_kn_f32 against the reference (same FMA order, so the same bits), and the
+ * reference against a double sum: row counts around the 8/16-row tiles, column counts around the
+ * 6-column tile, K of 1 to 130, weights/activations/outputs off the SIMD alignment, both the
+ * store and the accumulate form; outputs past nr stay untouched. */
+static void test_gemm_kn(const struct vlkv_kernels *k, const struct vlkv_kernels *ref) {
+    static const int64_t ns[] = {1, 3, 8, 64, 130}, nrs[] = {1, 7, 8, 15, 16, 23, 64, 70}, ncs[] = {1, 5, 6, 7, 16};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < sizeof nrs / sizeof nrs[0]; b++)
+            for (size_t c = 0; c < sizeof ncs / sizeof ncs[0]; c++) {
+                const int64_t n = ns[a], nr = nrs[b], nc = ncs[c];
+                const int o = (int)((a + b + c) % 4), acc = (int)((a + c) % 2);
+                const size_t wsf = (size_t)nr + 3, ysf = (size_t)n + 1, lds = (size_t)nr + 2;   /* floats */
+                float *w = xalloc((n * wsf + 8) * 4), *y = xalloc((nc * ysf + 8) * 4);
+                float *s0 = xalloc((nc * lds + 8) * 4), *s1 = xalloc((nc * lds + 8) * 4);
+                float *s2 = xalloc((nc * lds + 8) * 4);
+                fill(w + o, (int64_t)(n * wsf), 1.0f);
+                fill(y + o, (int64_t)(nc * ysf), 2.0f);
+                fill(s0, (int64_t)(nc * lds), 0.5f);
+                memcpy(s1 + o, s0, nc * lds * 4);
+                memcpy(s2 + o, s0, nc * lds * 4);
+                ref->gemm_kn_f32(n, nr, nc, s1 + o, lds, w + o, wsf * 4, y + o, ysf * 4, acc);
+                k->gemm_kn_f32(n, nr, nc, s2 + o, lds, w + o, wsf * 4, y + o, ysf * 4, acc);
+                int bad = 0, pad = 0, far = 0;
+                for (int64_t cc = 0; cc < nc; cc++)
+                    for (size_t r = 0; r < lds; r++) {
+                        const float v0 = s0[cc * lds + r], v1 = s1[o + cc * lds + r], v2 = s2[o + cc * lds + r];
+                        if ((int64_t)r >= nr) {   /* past nr: untouched by both */
+                            pad += v1 != v0 || v2 != v0;
+                            continue;
+                        }
+                        bad += memcmp(&v1, &v2, 4) != 0;
+                        double e = acc ? v0 : 0.0, m = acc ? fabs(v0) : 0.0;
+                        for (int64_t kk = 0; kk < n; kk++) {
+                            const double t = (double)w[o + kk * wsf + r] * y[o + cc * ysf + kk];
+                            e += t;
+                            m += fabs(t);
+                        }
+                        far += !(fabs(v1 - e) <= (n + 2) * ULP * m + 1e-30);
+                    }
+                CHECK_MSG(bad == 0 && pad == 0 && far == 0,
+                          "%s gemm_kn n=%lld nr=%lld nc=%lld acc=%d: %d differ from ref, %d pad touched, "
+                          "%d ref off the double sum", k->name, (long long)n, (long long)nr, (long long)nc, acc,
+                          bad, pad, far);
+                free(s0);
+                free(w); free(y); free(s1); free(s2);
+                g_compared++;
+            }
+}
+
 /* ---- repacked (row-interleaved) decode layout ----------------------------------------------
  * vlkv_repack + gemv over the repacked copy (the scalar layout spec vlkv_gemv_rp_ref, and the
  * table's gemv_rp kernel when k != NULL) against the reference vec_dot on the original rows:
@@ -522,6 +572,7 @@ int main(void) {
         test_repack(k, ref);
         test_converters(k, ref);
         test_helpers(k, ref);
+        test_gemm_kn(k, ref);
         printf("test_kernels: compared the %s table with ref (%lld dot-product shapes)\n", k->name,
                (long long)(g_compared - before));
         n_tables++;

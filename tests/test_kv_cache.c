@@ -13,7 +13,7 @@
 #include "test_util.h"
 #include "types.h"
 
-enum { NL = 2, NHKV = 2, NH = 4, D = 16, NCTX = 64, MAXQ = 20 };
+enum { NL = 2, NHKV = 2, NH = 4, D = 16, NCTX = 160, MAXQ = 80 };
 
 static test_rng rng = {12345};
 
@@ -141,6 +141,10 @@ static void run(int f16, int n_threads) {
     append(&c, 1, 17, 102, VLKV_MOD_IMAGE, f16);
     check_attend(&o, &c, 1, 17);
     check_attend(&o, &c, 1, 8);
+    /* several key blocks (64 keys each) and query blocks: 28 + 70 = 98 keys, the GQA group's
+     * converted K/V tiles serve both of its query heads in every block */
+    append(&c, 1, 70, 119, VLKV_MOD_IMAGE, f16);
+    check_attend(&o, &c, 1, 70);
 
     /* stored rows read back exactly (F16: the rounded value) */
     if (f16) {

@@ -133,84 +133,96 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
 
 /* Queries per block in the prefill path (n_q >= ATT_QB_MIN): the K/V tiles of a key block are
  * converted once per block of ATT_QB queries and both products run as gemms. */
-#define ATT_QB 16
+#define ATT_QB 48
 #define ATT_QB_MIN 8
+
+/* Scratch floats of the prefill form for nh query heads of one KV group: nh blocks of score rows,
+ * the transposed K tile and the F32 V tile. */
+static size_t prefill_scratch(int32_t nh, size_t ls, int32_t d) {
+    return (size_t)nh * ATT_QB * ls + 2 * (size_t)ATT_BLK * d;
+}
 
 size_t vlkv_kv_attend_scratch(int32_t n_ctx, int32_t n_head, int32_t n_head_kv, int32_t d_head) {
     const size_t ls = VLKV_ALIGN_UP((size_t)n_ctx, 16);
-    const size_t dec = (size_t)(n_head / n_head_kv) * ls + (size_t)ATT_BLK * d_head;
-    const size_t pre = (size_t)ATT_QB * ls + 2 * (size_t)ATT_BLK * d_head + (size_t)ATT_QB * d_head;
-    return VLKV_MAX(dec, pre);
+    const int32_t group = n_head / n_head_kv;
+    const size_t dec = (size_t)group * ls + (size_t)ATT_BLK * d_head;
+    return VLKV_MAX(dec, prefill_scratch(group, ls, d_head));
 }
 
-/* Prefill form for one query head h: queries in blocks of ATT_QB; per key block, K (and V, as
- * V^T) are converted to F32 once and the scores S = Q K^T and the output P V are gemms of the
- * kernel table. Causal masking: each query's probabilities cover its own n_keys, the rest of the
- * block's score row is zeroed before P V. Same results as the row form up to summation order. */
-static void attend_prefill_head(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il, const float *q,
-                                int32_t n_q, int32_t n_head, int32_t h, int32_t g, float *out,
-                                const struct vlkv_attn_observer *obs, float *S, size_t ls) {
+/* Prefill form for the query heads h0..h1-1 of KV group g: queries in blocks of ATT_QB; per key
+ * block, K is transposed (F16: converted) into an F32 tile once for all heads of the group (GQA
+ * shares it) and the scores S = Q K^T are the table's k-major gemm; P V is the same gemm reading V
+ * rows as they are (F16: one converted tile per block, again shared) and accumulating into the
+ * output. Causal masking: each query's probabilities cover its own n_keys, the rest of the block's
+ * score row is zeroed before P V. Same results as the row form up to summation order. */
+static void attend_prefill_group(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32_t il,
+                                 const float *q, int32_t n_q, int32_t n_head, int32_t h0, int32_t h1, int32_t g,
+                                 float *out, const struct vlkv_attn_observer *obs, float *S, size_t ls) {
     const struct vlkv_kv_layer *L = &c->layers[il];
     const struct vlkv_kernels *kt = o->k;
-    vlkv_gemm_fn gemm = kt->gemm[VLKV_TYPE_F32];
-    const int32_t d = c->d_head, len = L->len;
+    vlkv_gemm_kn_fn gemm = kt->gemm_kn_f32;
+    const int32_t d = c->d_head, len = L->len, nh = h1 - h0;
     const int64_t ldq = (int64_t)n_head * d, ldk = (int64_t)c->n_head_kv * d;
+    const size_t hs = (size_t)ATT_QB * ls;           /* score floats per head */
     const float scale = 1.0f / sqrtf((float)d);
     const int f16 = c->type == VLKV_TYPE_F16;
-    float *tile = S + (size_t)ATT_QB * ls;          /* [ATT_BLK][d]  K block, F32 */
-    float *vt = tile + (size_t)ATT_BLK * d;          /* [d][ATT_BLK]  V block transposed */
-    float *tmp = vt + (size_t)ATT_BLK * d;           /* [ATT_QB][d]   P V of one key block */
+    float *ktile = S + (size_t)nh * hs;              /* [d][ATT_BLK]  K block transposed, F32 */
+    float *vtile = ktile + (size_t)ATT_BLK * d;      /* [ATT_BLK][d]  V block, F32 (F16 cache) */
     for (int32_t i0 = 0; i0 < n_q; i0 += ATT_QB) {
         const int32_t nqb = VLKV_MIN(ATT_QB, n_q - i0);
         const int32_t kmax = len - n_q + i0 + nqb;   /* keys seen by the block's last query */
-        const float *qb = q + (int64_t)i0 * ldq + (int64_t)h * d;
+        const float *qb = q + (int64_t)i0 * ldq;
+        for (int32_t j0 = 0; j0 < kmax; j0 += ATT_BLK) {
+            const int32_t nb = VLKV_MIN(ATT_BLK, kmax - j0);
+            /* ktile[dd][jj] = K[j0 + jj][g*d + dd] */
+            for (int32_t jj = 0; jj < nb; jj++) {
+                const float *kr;
+                if (f16) {
+                    kt->f16_to_f32((const vlkv_f16 *)L->k + (int64_t)(j0 + jj) * ldk + (int64_t)g * d, vtile, d);
+                    kr = vtile;   /* vtile is free here: row scratch */
+                } else {
+                    kr = (const float *)L->k + (int64_t)(j0 + jj) * ldk + (int64_t)g * d;
+                }
+                for (int32_t dd = 0; dd < d; dd++) ktile[(size_t)dd * ATT_BLK + jj] = kr[dd];
+            }
+            for (int32_t h = h0; h < h1; h++)
+                gemm(d, nb, nqb, S + (size_t)(h - h0) * hs + j0, ls, ktile, ATT_BLK * sizeof(float),
+                     qb + (int64_t)h * d, (size_t)ldq * sizeof(float), 0);
+        }
+        for (int32_t h = h0; h < h1; h++) {
+            for (int32_t qi = 0; qi < nqb; qi++) {
+                float *sr = S + (size_t)(h - h0) * hs + (size_t)qi * ls;
+                const int32_t nk = len - n_q + i0 + qi + 1;
+                float mx = -INFINITY;
+                for (int32_t j = 0; j < nk; j++) {
+                    sr[j] *= scale;
+                    mx = sr[j] > mx ? sr[j] : mx;
+                }
+                const float inv = 1.0f / kt->softmax_exp_f32(nk, sr, mx);
+                for (int32_t j = 0; j < nk; j++) sr[j] *= inv;
+                for (int32_t j = nk; j < kmax; j++) sr[j] = 0.0f;   /* causal mask for P V */
+                if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[nk - 1], nk - 1, sr, nk);
+                memset(out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d, 0, (size_t)d * sizeof(float));
+            }
+        }
         for (int32_t j0 = 0; j0 < kmax; j0 += ATT_BLK) {
             const int32_t nb = VLKV_MIN(ATT_BLK, kmax - j0);
             const float *w;
             size_t ws;
             if (f16) {
-                const vlkv_f16 *K = (const vlkv_f16 *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
-                for (int32_t jj = 0; jj < nb; jj++) kt->f16_to_f32(K + (int64_t)jj * ldk, tile + (int64_t)jj * d, d);
-                w = tile;
+                for (int32_t jj = 0; jj < nb; jj++)
+                    kt->f16_to_f32((const vlkv_f16 *)L->v + (int64_t)(j0 + jj) * ldk + (int64_t)g * d,
+                                   vtile + (size_t)jj * d, d);
+                w = vtile;
                 ws = (size_t)d * sizeof(float);
             } else {
-                w = (const float *)L->k + (int64_t)j0 * ldk + (int64_t)g * d;
+                w = (const float *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
                 ws = (size_t)ldk * sizeof(float);
             }
-            gemm(d, nb, nqb, S + j0, ls, w, ws, qb, (size_t)ldq * sizeof(float));
-        }
-        for (int32_t qi = 0; qi < nqb; qi++) {
-            float *sr = S + (size_t)qi * ls;
-            const int32_t nk = len - n_q + i0 + qi + 1;
-            float mx = -INFINITY;
-            for (int32_t j = 0; j < nk; j++) {
-                sr[j] *= scale;
-                mx = sr[j] > mx ? sr[j] : mx;
-            }
-            const float inv = 1.0f / kt->softmax_exp_f32(nk, sr, mx);
-            for (int32_t j = 0; j < nk; j++) sr[j] *= inv;
-            for (int32_t j = nk; j < kmax; j++) sr[j] = 0.0f;   /* causal mask for P V */
-            if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[nk - 1], nk - 1, sr, nk);
-            memset(out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d, 0, (size_t)d * sizeof(float));
-        }
-        for (int32_t j0 = 0; j0 < kmax; j0 += ATT_BLK) {
-            const int32_t nb = VLKV_MIN(ATT_BLK, kmax - j0);
-            /* V^T tile: vt[dd][jj] = V[j0 + jj][g*d + dd] */
-            if (f16) {
-                const vlkv_f16 *V = (const vlkv_f16 *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
-                for (int32_t jj = 0; jj < nb; jj++) {
-                    kt->f16_to_f32(V + (int64_t)jj * ldk, tile, d);   /* tile is free here: row scratch */
-                    for (int32_t dd = 0; dd < d; dd++) vt[(size_t)dd * ATT_BLK + jj] = tile[dd];
-                }
-            } else {
-                const float *V = (const float *)L->v + (int64_t)j0 * ldk + (int64_t)g * d;
-                for (int32_t jj = 0; jj < nb; jj++)
-                    for (int32_t dd = 0; dd < d; dd++) vt[(size_t)dd * ATT_BLK + jj] = V[(int64_t)jj * ldk + dd];
-            }
-            /* tmp[qi][dd] = sum_jj vt[dd][jj] * P[qi][j0 + jj] */
-            gemm(nb, d, nqb, tmp, (size_t)d, vt, ATT_BLK * sizeof(float), S + j0, ls * sizeof(float));
-            for (int32_t qi = 0; qi < nqb; qi++)
-                kt->axpy_f32(d, 1.0f, tmp + (size_t)qi * d, out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d);
+            /* out[i0 + qi][h*d + dd] += sum_jj V[j0 + jj][dd] * P[qi][j0 + jj], per head */
+            for (int32_t h = h0; h < h1; h++)
+                gemm(nb, d, nqb, out + (int64_t)i0 * ldq + (int64_t)h * d, (size_t)ldq, w, ws,
+                     S + (size_t)(h - h0) * hs + j0, ls * sizeof(float), 1);
         }
     }
 }
@@ -230,11 +242,11 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
     if (n_kv < o->n_threads) parts = VLKV_MIN(group, (o->n_threads + n_kv - 1) / n_kv);
     const int32_t hpu = (group + parts - 1) / parts;           /* query heads per unit */
     const size_t ls = VLKV_ALIGN_UP((size_t)len, 16);          /* score row stride */
-    /* Scratch per thread: hpu score rows + one F32 tile. Reserved at context init for n_ctx, so
+    /* Scratch per thread: hpu score rows + one F32 tile (decode), or hpu blocks of ATT_QB score
+     * rows + the K^T and V tiles (prefill). Reserved at context init for n_ctx, so
      * this only allocates when the function is used stand-alone (tests, tools). */
-    const int prefill = n_q >= ATT_QB_MIN && kt->gemm[VLKV_TYPE_F32] != NULL;
-    const size_t need = prefill ? (size_t)ATT_QB * ls + 2 * (size_t)ATT_BLK * d + (size_t)ATT_QB * d
-                                : (size_t)hpu * ls + (size_t)ATT_BLK * d;
+    const int prefill = n_q >= ATT_QB_MIN && kt->gemm_kn_f32 != NULL;
+    const size_t need = prefill ? prefill_scratch(hpu, ls, d) : (size_t)hpu * ls + (size_t)ATT_BLK * d;
     if (vlkv_ops_reserve_att(o, need) != VLKV_OK)
         VLKV_ASSERT(!"out of memory for attention scores");
     const int64_t ldq = (int64_t)n_head * d;
@@ -257,7 +269,7 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_uni
         float *tile = S + (size_t)hpu * ls;
         const int32_t nh = h1 - h0;
         if (prefill) {
-            for (int32_t h = h0; h < h1; h++) attend_prefill_head(o, c, il, q, n_q, n_head, h, g, out, obs, S, ls);
+            if (nh > 0) attend_prefill_group(o, c, il, q, n_q, n_head, h0, h1, g, out, obs, S, ls);
             continue;
         }
         for (int32_t i = 0; i < n_q && nh > 0; i++) {
