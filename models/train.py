@@ -285,6 +285,9 @@ def main():
     ap.add_argument("--vision-lr-mult", type=float, default=1.0,
                     help="stage 1: the vision tower's learning rate relative to --lr (below 1 keeps the "
                          "stage-0 features from being scrambled while the LM is still random)")
+    ap.add_argument("--freeze-vision", action="store_true",
+                    help="stage 1 keeps the vision tower as stage 0 left it (LLaVA freezes CLIP): no ViT "
+                         "backward, no aux loss; only the projector and the LM learn")
     ap.add_argument("--att-weight", type=float, default=0.0,
                     help="weight of the attention-supervision loss: at the colon of each \"ASSISTANT:\" "
                          "one head of each --att-layers layer is trained to put its attention mass on "
@@ -355,6 +358,12 @@ def main():
         vision_stage(model, aux, cfg, args, log)
         budget -= time.time() - t0   # the whole run stays within --minutes
         t0 = time.time()
+    if args.freeze_vision:
+        for p_ in model.vision.parameters():
+            p_.requires_grad_(False)
+        aux = None   # its loss would only move the frozen tower
+        params = [(n, p_) for n, p_ in params if not n.startswith(("vision.", "aux"))]
+        log("# stage 1: vision tower frozen")
     step, best, run_loss, run_aux, run_att, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0.0, 0, 0
     P, NP = len(prefix), cfg.n_patches
     while True:
