@@ -136,6 +136,17 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
 #define ATT_QB 48
 #define ATT_QB_MIN 8
 
+/* In place: x = softmax(scale * x) over n scores. */
+static void softmax_scaled(const struct vlkv_kernels *kt, float *x, int32_t n, float scale) {
+    float mx = -INFINITY;
+    for (int32_t j = 0; j < n; j++) {
+        x[j] *= scale;
+        mx = x[j] > mx ? x[j] : mx;
+    }
+    const float inv = 1.0f / kt->softmax_exp_f32(n, x, mx);
+    for (int32_t j = 0; j < n; j++) x[j] *= inv;
+}
+
 /* Scratch floats of the prefill form for nh query heads of one KV group: nh blocks of score rows,
  * the transposed K tile and the F32 V tile. */
 static size_t prefill_scratch(int32_t nh, size_t ls, int32_t d) {
@@ -193,13 +204,7 @@ static void attend_prefill_group(struct vlkv_ops_ctx *o, const struct vlkv_kv_ca
             for (int32_t qi = 0; qi < nqb; qi++) {
                 float *sr = S + (size_t)(h - h0) * hs + (size_t)qi * ls;
                 const int32_t nk = len - n_q + i0 + qi + 1;
-                float mx = -INFINITY;
-                for (int32_t j = 0; j < nk; j++) {
-                    sr[j] *= scale;
-                    mx = sr[j] > mx ? sr[j] : mx;
-                }
-                const float inv = 1.0f / kt->softmax_exp_f32(nk, sr, mx);
-                for (int32_t j = 0; j < nk; j++) sr[j] *= inv;
+                softmax_scaled(kt, sr, nk, scale);
                 for (int32_t j = nk; j < kmax; j++) sr[j] = 0.0f;   /* causal mask for P V */
                 if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[nk - 1], nk - 1, sr, nk);
                 memset(out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d, 0, (size_t)d * sizeof(float));
@@ -308,13 +313,7 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_uni
             /* 2. softmax per head, then the observer sees the probabilities */
             for (int32_t hh = 0; hh < nh; hh++) {
                 float *sh = S + (size_t)hh * ls;
-                float mx = -INFINITY;
-                for (int32_t j = 0; j < n_keys; j++) {
-                    sh[j] *= scale;
-                    mx = sh[j] > mx ? sh[j] : mx;
-                }
-                const float inv = 1.0f / kt->softmax_exp_f32(n_keys, sh, mx);
-                for (int32_t j = 0; j < n_keys; j++) sh[j] *= inv;
+                softmax_scaled(kt, sh, n_keys, scale);
                 if (obs && obs->row) obs->row(obs->ud, il, h0 + hh, L->pos[n_keys - 1], n_keys - 1, sh, n_keys);
                 memset(out + (int64_t)i * ldq + (int64_t)(h0 + hh) * d, 0, (size_t)d * sizeof(float));
             }
