@@ -25,6 +25,13 @@ typedef void (*vlkv_gemv_fn)(int64_t n, int64_t nr, float *s, const void *w, siz
 typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds,
                              const void *w, size_t w_stride, const void *y, size_t y_stride);
 
+/* s[c*lds + r] = (acc ? s[c*lds + r] : 0) + sum_k w_k[r] * y_c[k], weights k-major (row k holds nr
+ * floats at byte stride ws), activation column c at byte stride ys; each sum runs over k in order
+ * from 0 with fused multiply-adds (so every table gives the same bits). The prefill attention's
+ * two products: scores against a transposed K tile, and P V straight from V rows. */
+typedef void (*vlkv_gemm_kn_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w,
+                                size_t ws, const float *y, size_t ys, int acc);
+
 /* Row-interleaved ("repacked") decode weights, made once at model load (src/model.c) for the
  * types the table has a gemv_rp kernel for. Groups of VLKV_RP_ROWS consecutive rows are
  * interleaved block by block, so one pass over a group computes 8 dot products with each 32-bit
@@ -45,13 +52,6 @@ typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t
 #define VLKV_RP_ROWS 8
 
 /* s[r] = dot(w row r, y) for r < nr, w repacked as above starting at a group boundary. */
-/* s[c*lds + r] = (acc ? s[c*lds + r] : 0) + sum_k w_k[r] * y_c[k], weights k-major (row k holds nr
- * floats at byte stride ws), activation column c at byte stride ys; each sum runs over k in order
- * from 0 with fused multiply-adds (so every table gives the same bits). The prefill attention's
- * two products: scores against a transposed K tile, and P V straight from V rows. */
-typedef void (*vlkv_gemm_kn_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w,
-                                size_t ws, const float *y, size_t ys, int acc);
-
 typedef void (*vlkv_gemv_rp_fn)(int64_t n, int64_t nr, float *s, const void *wr, const void *y);
 /* s[c * lds + r] = dot(w row r, y column c) over repacked w (y columns ys bytes apart). A table
  * that has both gemm_rp and gemv_rp for a type gives bit-identical results for a column in

@@ -132,7 +132,8 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
 #define ATT_BLK 64
 
 /* Queries per block in the prefill path (n_q >= ATT_QB_MIN): the K/V tiles of a key block are
- * converted once per block of ATT_QB queries and both products run as gemms. */
+ * converted once per block of ATT_QB queries and GQA group, and both products run as gemms
+ * (48 measured like 16 at pp512 and 3 % faster at pp2048). */
 #define ATT_QB 48
 #define ATT_QB_MIN 8
 
