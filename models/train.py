@@ -383,7 +383,8 @@ def main():
             turns = train_turns(s, rng)
             ids, tgt, qpos = build_suffix(tok, turns)
             items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
-            labels.append(patch_labels(s["scene"], cfg.image_size, cfg.patch_size))
+            if aux is not None:   # frozen tower or no aux loss: no per-patch labels needed
+                labels.append(patch_labels(s["scene"], cfg.image_size, cfg.patch_size))
             if att_layers:
                 masks, _ = object_masks(s["scene"], cfg.image_size, cfg.patch_size)
                 for (q, a), j in zip(turns, qpos):
