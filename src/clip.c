@@ -460,31 +460,6 @@ void vlkv_clip_preproc_params(const struct vlkv_clip *c, struct vlkv_preproc *p)
 /* forward                                                                                   */
 
 #ifdef VLKV_HAVE_BLAS
-/* Dense ViT attention as two sgemms per head: S = Q_h K_h^T / sqrt(d) [N][N], a row softmax,
- * O_h = S V_h. q, k, v, out: [N][n_head*d]; s: [N][N] scratch. The softmax runs on this
- * thread between the sgemms on purpose: an OpenMP region there would leave spinning OpenMP
- * workers competing with OpenBLAS's own threads for the cores. At CLIP-L size (N = 577,
- * d = 64) this is ~10x faster than per-query dot products (vlkv_attention_dense). */
-static void attention_blas(const struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v, int64_t N,
-                           int n_head, int d, float *out, float *s) {
-    const int ld = n_head * d;
-    const float scale = 1.0f / sqrtf((float)d);
-    for (int h = 0; h < n_head; h++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, d, scale, q + h * d, ld, k + h * d, ld,
-                    0.0f, s, (int)N);
-        for (int64_t i = 0; i < N; i++) {
-            float *row = s + i * N, mx = row[0];
-            for (int64_t j = 1; j < N; j++) mx = row[j] > mx ? row[j] : mx;
-            const float inv = 1.0f / o->k->softmax_exp_f32(N, row, mx);
-            for (int64_t j = 0; j < N; j++) row[j] *= inv;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, d, (int)N, 1.0f, s, (int)N, v + h * d, ld,
-                    0.0f, out + h * d, ld);
-    }
-}
-#endif
-
-#ifdef VLKV_HAVE_BLAS
 /* Does clip_matmul dequantize W whole and call sgemm? Every non-F32 type with a dequantizer
  * (F32 weights already go to sgemm inside vlkv_matmul). For the ViT's shapes (577 rows) one
  * sgemm on the dequantized weight beat both the tiled path and the int8 gemm kernels in
@@ -530,7 +505,7 @@ static void attention(struct vlkv_ops_ctx *o, const float *q, const float *k, co
                       int d, float *out, float *s) {
 #ifdef VLKV_HAVE_BLAS
     if (o->use_blas) {
-        attention_blas(o, q, k, v, N, n_head, d, out, s);
+        vlkv_attention_blas(o, q, k, v, N, n_head, d, out, s);
         return;
     }
 #endif

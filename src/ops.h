@@ -71,5 +71,10 @@ void vlkv_add(struct vlkv_ops_ctx *o, float *y, const float *x, int64_t n);   /*
 /* Dense (non-causal) multi-head attention for the ViT: q,k,v,out [n][n_head*d_head]. */
 void vlkv_attention_dense(struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v,
                           int64_t n, int n_head, int d_head, float *out);
+#ifdef VLKV_HAVE_BLAS
+/* The same as two sgemms per head around a row softmax, s: [n][n] F32 scratch. */
+void vlkv_attention_blas(struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v,
+                         int64_t n, int n_head, int d_head, float *out, float *s);
+#endif
 
 #endif /* VLKV_OPS_H */

@@ -264,6 +264,8 @@ static void test_activations(struct vlkv_ops_ctx *o) {
     free(g); free(u); free(y);
 }
 
+/* vlkv_attention_dense, and with BLAS vlkv_attention_blas both ways (rows split over the OpenMP
+ * threads, and one multi-threaded sgemm per head), against a double-precision softmax(q k^T) v. */
 static void test_attention_dense(struct vlkv_ops_ctx *o, int64_t n, int n_head, int d) {
     const int64_t ld = (int64_t)n_head * d;
     float *q = malloc(sizeof(float) * n * ld), *k = malloc(sizeof(float) * n * ld), *v = malloc(sizeof(float) * n * ld);
@@ -291,6 +293,20 @@ static void test_attention_dense(struct vlkv_ops_ctx *o, int64_t n, int n_head, 
         }
     double e = nmse(out, ref, n * ld);
     CHECK_MSG(e < 1e-10, "attention_dense n %lld heads %d d %d: nmse %g", (long long)n, n_head, d, e);
+#ifdef VLKV_HAVE_BLAS
+    float *s = malloc(sizeof(float) * n * n);
+    for (int in_omp = 1; in_omp >= 0; in_omp--) {
+        const int saved = o->blas_in_omp;
+        o->blas_in_omp = in_omp;
+        memset(out, 0, sizeof(float) * n * ld);
+        vlkv_attention_blas(o, q, k, v, n, n_head, d, out, s);
+        o->blas_in_omp = saved;
+        e = nmse(out, ref, n * ld);
+        CHECK_MSG(e < 1e-10, "attention_blas (in_omp %d) n %lld heads %d d %d: nmse %g", in_omp, (long long)n,
+                  n_head, d, e);
+    }
+    free(s);
+#endif
     free(q); free(k); free(v); free(out); free(ref); free(p);
 }
 
