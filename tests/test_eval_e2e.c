@@ -113,6 +113,31 @@ int main(void) {
     if (f) fclose(f);
     CHECK_MSG(reused, "references were not reused from the cache");
 
+    /* ...but not after the weights at the same path change (a retrained model written over the
+     * old file): the key covers the files' contents, not only their names */
+    {
+        const char *llm16 = SRC "/models/llava-tiny-f16.gguf";
+        int n_ref[2] = {0, 0};
+        remove("e2e5.refs.jsonl");
+        for (int pass = 0; pass < 2; pass++) {
+            snprintf(cmd, sizeof cmd, "cp '%s' e2e_model.gguf", pass ? llm16 : llm);
+            CHECK(system(cmd) == 0);
+            snprintf(cmd, sizeof cmd,
+                     "timeout 600 '%s' eval -m e2e_model.gguf --mmproj '%s' --data '%s' -n 8 -t 2 --policies full "
+                     "--out e2e5.jsonl --ref-cache e2e5.refs.jsonl 2>e2e5.err",
+                     bin, mm, data);
+            st = system(cmd);
+            CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+            f = fopen("e2e5.refs.jsonl", "rb");
+            while (f && fgets(line, sizeof line, f)) n_ref[pass]++;
+            if (f) fclose(f);
+        }
+        CHECK_MSG(n_ref[0] == 3 && n_ref[1] == 6,
+                  "reference cache lines after the first / second model: %d / %d (want 3 / 6: new weights, "
+                  "new references)", n_ref[0], n_ref[1]);
+        remove("e2e_model.gguf");
+    }
+
     /* PrefixKV calibration in the loop: calibrate on 3 other sample lines (disjoint), then the
      * prefixkv row reports the per-layer ratios it used; they average to the budget */
     const char *cal = SRC "/models/samples/.e2e_calib.jsonl";

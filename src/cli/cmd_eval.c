@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "args.h"
@@ -43,6 +44,7 @@ struct sample {
     int32_t *ref_toks;
     int32_t  n_ref;
     char    *ref_text;
+    uint64_t key;         /* reference-cache key (sample_key) */
 };
 
 struct agg {
@@ -368,15 +370,50 @@ static uint64_t fnv1a(uint64_t h, const char *s) {
     return (h ^ 0xff) * 1099511628211ULL;
 }
 
-static uint64_t sample_key(const struct eval_opts *o, const struct sample *s) {
-    uint64_t h = 1469598103934665603ULL;
+static uint64_t fnv1a_bytes(uint64_t h, const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Fingerprint of a file's contents without reading all of it (a 7B GGUF is gigabytes): its
+ * size, modification time and the first and last 64 KiB. Retrained weights written to the same
+ * path change at least the time and the tail (tensor data), so cached references from the old
+ * weights are not reused. A missing file hashes its name only. */
+static uint64_t file_fingerprint(uint64_t h, const char *path) {
+    h = fnv1a(h, path);
+    struct stat st;
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) return h;
+    if (fstat(fileno(f), &st) == 0) {
+        const int64_t meta[3] = {(int64_t)st.st_size, (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec};
+        h = fnv1a_bytes(h, (const unsigned char *)meta, sizeof meta);
+    }
+    static unsigned char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    h = fnv1a_bytes(h, buf, n);
+    if (fseek(f, -(long)sizeof buf, SEEK_END) == 0) {
+        n = fread(buf, 1, sizeof buf, f);
+        h = fnv1a_bytes(h, buf, n);
+    }
+    fclose(f);
+    return h;
+}
+
+/* Key of a sample's full-cache reference: the model and mmproj contents (fingerprints, computed
+ * once in files_fp), the prompt, the images' contents and the generation limit. */
+static uint64_t sample_key(const struct eval_opts *o, uint64_t files_fp, const struct sample *s) {
+    uint64_t h = files_fp;
     char buf[32];
-    h = fnv1a(h, o->c.model);
-    h = fnv1a(h, o->c.mmproj);
     h = fnv1a(h, s->prompt);
-    for (int i = 0; i < s->n_images; i++) h = fnv1a(h, s->images[i]);
+    for (int i = 0; i < s->n_images; i++) h = file_fingerprint(h, s->images[i]);
     snprintf(buf, sizeof buf, "%d", o->max_new);
     return fnv1a(h, buf);
+}
+
+static void sample_keys(const struct eval_opts *o, struct sample *v, int n) {
+    uint64_t fp = file_fingerprint(1469598103934665603ULL, o->c.model);
+    fp = file_fingerprint(fp, o->c.mmproj);
+    for (int i = 0; i < n; i++) v[i].key = sample_key(o, fp, &v[i]);
 }
 
 /* Load cached references: lines {"key":"hex","tokens":[...],"text":"..."} */
@@ -405,7 +442,7 @@ static void ref_cache_load(const struct eval_opts *o, struct sample *v, int n) {
         if (k && k->type == JSON_STR && t && t->type == JSON_ARR && x && x->type == JSON_STR) {
             uint64_t key = strtoull(k->str, NULL, 16);
             for (int i = 0; i < n; i++) {
-                if (v[i].ref_toks || sample_key(o, &v[i]) != key) continue;
+                if (v[i].ref_toks || v[i].key != key) continue;
                 v[i].ref_toks = malloc(sizeof(int32_t) * (t->n ? t->n : 1));
                 if (!v[i].ref_toks) break;
                 int32_t m = 0;
@@ -427,7 +464,7 @@ done:
 static void ref_cache_append(const struct eval_opts *o, const struct sample *s) {
     FILE *f = o->ref_cache ? fopen(o->ref_cache, "ab") : NULL;
     if (!f) return;
-    fprintf(f, "{\"key\":\"%016llx\",\"tokens\":[", (unsigned long long)sample_key(o, s));
+    fprintf(f, "{\"key\":\"%016llx\",\"tokens\":[", (unsigned long long)s->key);
     for (int32_t i = 0; i < s->n_ref; i++) fprintf(f, "%s%d", i ? "," : "", s->ref_toks[i]);
     size_t need = vlkv_json_escape(s->ref_text, NULL, 0) + 1;
     char *lit = malloc(need);
@@ -633,6 +670,7 @@ int cmd_eval(int argc, char **argv) {
     }
 
     /* 1. full-cache greedy references */
+    sample_keys(&o, sv, n_s);
     ref_cache_load(&o, sv, n_s);
     {
         vlkv_context_params cp = o.c.cp;
