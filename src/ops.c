@@ -523,9 +523,6 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > E
 
 /* ---- dense attention (ViT) -------------------------------------------------------------------- */
 
-/* Blocked online softmax (flash-attention style): keys in blocks of ATT_BLK, running max m and sum
- * l per query; the output accumulator is rescaled when the max grows. No scratch beyond the stack. */
-#define ATT_BLK 128
 #ifdef VLKV_HAVE_BLAS
 /* Query rows [r0, r1) of every head: S = Q_h K_h^T / sqrt(d) into rows r0.. of s [n][n], a row
  * softmax, O_h = S V_h. */
@@ -571,6 +568,9 @@ OMP_PRAGMA(omp parallel num_threads(o->n_threads))
 }
 #endif
 
+/* Blocked online softmax (flash-attention style): keys in blocks of ATT_BLK, running max m and sum
+ * l per query; the output accumulator is rescaled when the max grows. No scratch beyond the stack. */
+#define ATT_BLK 128
 void vlkv_attention_dense(struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v, int64_t n,
                           int n_head, int d_head, float *out) {
     const struct vlkv_kernels *kt = o->k;

@@ -399,8 +399,8 @@ static uint64_t file_fingerprint(uint64_t h, const char *path) {
     return h;
 }
 
-/* Key of a sample's full-cache reference: the model and mmproj contents (fingerprints, computed
- * once in files_fp), the prompt, the images' contents and the generation limit. */
+/* Key of a sample's full-cache reference: the model and mmproj contents (files_fp, fingerprinted
+ * once by sample_keys), the prompt, the images' contents and the generation limit. */
 static uint64_t sample_key(const struct eval_opts *o, uint64_t files_fp, const struct sample *s) {
     uint64_t h = files_fp;
     char buf[32];
