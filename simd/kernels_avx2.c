@@ -1676,14 +1676,7 @@ static void gemm_kn_f32_avx2(int64_t n, int64_t nr, int64_t nc, float *s, size_t
         }
         r0 += 8 * RV;
     }
-    for (; r0 < nr; r0++)   /* rows past the last multiple of 8: scalar, same order */
-        for (int64_t c = 0; c < nc; c++) {
-            const float *yc = (const float *)((const char *)y + c * (int64_t)ys);
-            float a = 0.0f;
-            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * (int64_t)ws))[r0], yc[k], a);
-            float *o = s + c * (int64_t)lds + r0;
-            *o = acc ? *o + a : a;
-        }
+    vlkv_gemm_kn_rows(n, r0, nr, nc, s, lds, w, ws, y, ys, acc);   /* rows past the last multiple of 8 */
 }
 
 /* ==== table ======================================================================================== */

@@ -279,15 +279,7 @@ static void silu_mul_f32_ref(int64_t n, const float *g, const float *u, float *y
 
 static void gemm_kn_f32_ref(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w, size_t ws,
                             const float *y, size_t ys, int acc) {
-    for (int64_t c = 0; c < nc; c++) {
-        const float *yc = (const float *)((const char *)y + c * ys);
-        for (int64_t r = 0; r < nr; r++) {
-            float a = 0.0f;
-            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * ws))[r], yc[k], a);
-            float *o = s + c * (int64_t)lds + r;
-            *o = acc ? *o + a : a;
-        }
-    }
+    vlkv_gemm_kn_rows(n, 0, nr, nc, s, lds, w, ws, y, ys, acc);
 }
 
 static float softmax_exp_f32_ref(int64_t n, float *x, float max) {

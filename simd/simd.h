@@ -6,6 +6,7 @@
 #ifndef VLKV_SIMD_H
 #define VLKV_SIMD_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,22 @@ typedef void (*vlkv_gemm_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t
  * two products: scores against a transposed K tile, and P V straight from V rows. */
 typedef void (*vlkv_gemm_kn_fn)(int64_t n, int64_t nr, int64_t nc, float *s, size_t lds, const float *w,
                                 size_t ws, const float *y, size_t ys, int acc);
+
+/* Rows [r0, nr) of a gemm_kn in the reference order (one fmaf per element, k from 0): the whole of
+ * the reference kernel and the row tail of the SIMD ones. Inline so that each kernel file compiles
+ * it with its own flags (the AVX2 file turns fmaf into an FMA instruction, not a libm call). */
+static inline void vlkv_gemm_kn_rows(int64_t n, int64_t r0, int64_t nr, int64_t nc, float *s, size_t lds,
+                                     const float *w, size_t ws, const float *y, size_t ys, int acc) {
+    for (int64_t c = 0; c < nc; c++) {
+        const float *yc = (const float *)((const char *)y + c * (int64_t)ys);
+        for (int64_t r = r0; r < nr; r++) {
+            float a = 0.0f;
+            for (int64_t k = 0; k < n; k++) a = fmaf(((const float *)((const char *)w + k * (int64_t)ws))[r], yc[k], a);
+            float *o = s + c * (int64_t)lds + r;
+            *o = acc ? *o + a : a;
+        }
+    }
+}
 
 /* Row-interleaved ("repacked") decode weights, made once at model load (src/model.c) for the
  * types the table has a gemv_rp kernel for. Groups of VLKV_RP_ROWS consecutive rows are
