@@ -523,6 +523,16 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n > E
 
 /* ---- dense attention (ViT) -------------------------------------------------------------------- */
 
+void vlkv_softmax_scaled(const struct vlkv_kernels *kt, float *x, int64_t n, float scale) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) {
+        x[j] *= scale;
+        mx = x[j] > mx ? x[j] : mx;
+    }
+    const float inv = 1.0f / kt->softmax_exp_f32(n, x, mx);
+    for (int64_t j = 0; j < n; j++) x[j] *= inv;
+}
+
 #ifdef VLKV_HAVE_BLAS
 /* Query rows [r0, r1) of every head: S = Q_h K_h^T / sqrt(d) into rows r0.. of s [n][n], a row
  * softmax, O_h = S V_h. */
@@ -534,12 +544,7 @@ static void attention_blas_rows(const struct vlkv_kernels *kt, const float *q, c
     for (int h = 0; h < n_head; h++) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, (int)n, d, scale, q + r0 * ld + h * d, ld,
                     k + h * d, ld, 0.0f, sr, (int)n);
-        for (int64_t i = 0; i < m; i++) {
-            float *row = sr + i * n, mx = row[0];
-            for (int64_t j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-            const float inv = 1.0f / kt->softmax_exp_f32(n, row, mx);
-            for (int64_t j = 0; j < n; j++) row[j] *= inv;
-        }
+        for (int64_t i = 0; i < m; i++) vlkv_softmax_scaled(kt, sr + i * n, n, 1.0f);   /* scale is in the sgemm */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, d, (int)n, 1.0f, sr, (int)n, v + h * d, ld,
                     0.0f, out + r0 * ld + h * d, ld);
     }

@@ -68,6 +68,9 @@ void vlkv_gelu_tanh(struct vlkv_ops_ctx *o, float *x, int64_t n);     /* in plac
 void vlkv_gelu_quick(struct vlkv_ops_ctx *o, float *x, int64_t n);    /* x * sigmoid(1.702 x) */
 void vlkv_add(struct vlkv_ops_ctx *o, float *y, const float *x, int64_t n);   /* y += x */
 
+/* In place: x = softmax(scale * x) over one row of n attention scores. */
+void vlkv_softmax_scaled(const struct vlkv_kernels *kt, float *x, int64_t n, float scale);
+
 /* Dense (non-causal) multi-head attention for the ViT: q,k,v,out [n][n_head*d_head]. */
 void vlkv_attention_dense(struct vlkv_ops_ctx *o, const float *q, const float *k, const float *v,
                           int64_t n, int n_head, int d_head, float *out);

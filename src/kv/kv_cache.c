@@ -137,15 +137,10 @@ vlkv_status vlkv_kv_append(struct vlkv_kv_cache *c, int32_t il, const float *k, 
 #define ATT_QB 48
 #define ATT_QB_MIN 8
 
-/* In place: x = softmax(scale * x) over n scores. */
-static void softmax_scaled(const struct vlkv_kernels *kt, float *x, int32_t n, float scale) {
-    float mx = -INFINITY;
-    for (int32_t j = 0; j < n; j++) {
-        x[j] *= scale;
-        mx = x[j] > mx ? x[j] : mx;
-    }
-    const float inv = 1.0f / kt->softmax_exp_f32(n, x, mx);
-    for (int32_t j = 0; j < n; j++) x[j] *= inv;
+/* Scratch floats of the decode (row) form for nh query heads of one KV group: nh score rows and
+ * one F32 tile. */
+static size_t decode_scratch(int32_t nh, size_t ls, int32_t d) {
+    return (size_t)nh * ls + (size_t)ATT_BLK * d;
 }
 
 /* Scratch floats of the prefill form for nh query heads of one KV group: nh blocks of score rows,
@@ -157,8 +152,7 @@ static size_t prefill_scratch(int32_t nh, size_t ls, int32_t d) {
 size_t vlkv_kv_attend_scratch(int32_t n_ctx, int32_t n_head, int32_t n_head_kv, int32_t d_head) {
     const size_t ls = VLKV_ALIGN_UP((size_t)n_ctx, 16);
     const int32_t group = n_head / n_head_kv;
-    const size_t dec = (size_t)group * ls + (size_t)ATT_BLK * d_head;
-    return VLKV_MAX(dec, prefill_scratch(group, ls, d_head));
+    return VLKV_MAX(decode_scratch(group, ls, d_head), prefill_scratch(group, ls, d_head));
 }
 
 /* Prefill form for the query heads h0..h1-1 of KV group g: queries in blocks of ATT_QB; per key
@@ -205,7 +199,7 @@ static void attend_prefill_group(struct vlkv_ops_ctx *o, const struct vlkv_kv_ca
             for (int32_t qi = 0; qi < nqb; qi++) {
                 float *sr = S + (size_t)(h - h0) * hs + (size_t)qi * ls;
                 const int32_t nk = len - n_q + i0 + qi + 1;
-                softmax_scaled(kt, sr, nk, scale);
+                vlkv_softmax_scaled(kt, sr, nk, scale);
                 for (int32_t j = nk; j < kmax; j++) sr[j] = 0.0f;   /* causal mask for P V */
                 if (obs && obs->row) obs->row(obs->ud, il, h, L->pos[nk - 1], nk - 1, sr, nk);
                 memset(out + (int64_t)(i0 + qi) * ldq + (int64_t)h * d, 0, (size_t)d * sizeof(float));
@@ -252,7 +246,7 @@ void vlkv_kv_attend(struct vlkv_ops_ctx *o, const struct vlkv_kv_cache *c, int32
      * rows + the K^T and V tiles (prefill). Reserved at context init for n_ctx, so
      * this only allocates when the function is used stand-alone (tests, tools). */
     const int prefill = n_q >= ATT_QB_MIN && kt->gemm_kn_f32 != NULL;
-    const size_t need = prefill ? prefill_scratch(hpu, ls, d) : (size_t)hpu * ls + (size_t)ATT_BLK * d;
+    const size_t need = prefill ? prefill_scratch(hpu, ls, d) : decode_scratch(hpu, ls, d);
     if (vlkv_ops_reserve_att(o, need) != VLKV_OK)
         VLKV_ASSERT(!"out of memory for attention scores");
     const int64_t ldq = (int64_t)n_head * d;
@@ -314,7 +308,7 @@ OMP_PRAGMA(omp parallel for schedule(static) num_threads(o->n_threads) if (n_uni
             /* 2. softmax per head, then the observer sees the probabilities */
             for (int32_t hh = 0; hh < nh; hh++) {
                 float *sh = S + (size_t)hh * ls;
-                softmax_scaled(kt, sh, n_keys, scale);
+                vlkv_softmax_scaled(kt, sh, n_keys, scale);
                 if (obs && obs->row) obs->row(obs->ud, il, h0 + hh, L->pos[n_keys - 1], n_keys - 1, sh, n_keys);
                 memset(out + (int64_t)i * ldq + (int64_t)(h0 + hh) * d, 0, (size_t)d * sizeof(float));
             }
