@@ -365,14 +365,16 @@ static vlkv_status teacher_force(vlkv_context *ctx, const vlkv_model *m, const i
 
 /* ---- reference cache ---------------------------------------------------------------------- */
 
-static uint64_t fnv1a(uint64_t h, const char *s) {
-    for (; s && *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL;
-}
-
 static uint64_t fnv1a_bytes(uint64_t h, const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
     return h;
+}
+
+/* a string and a terminator byte, so "ab"+"c" and "a"+"bc" hash differently */
+static uint64_t fnv1a(uint64_t h, const char *s) {
+    static const unsigned char end = 0xff;
+    if (s) h = fnv1a_bytes(h, (const unsigned char *)s, strlen(s));
+    return fnv1a_bytes(h, &end, 1);
 }
 
 /* Fingerprint of a file's contents without reading all of it (a 7B GGUF is gigabytes): its
