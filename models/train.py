@@ -102,20 +102,48 @@ def referents(scene, question, answer):
 
 
 def train_turns(s, rng, n_extra=5, p_desc=0.6):
+    """A conversation about sample s: ([(question, answer)], [kind]) with kind the question type
+    or "describe"."""
     pool = s["pool"]
     turns = [(qa["question"], qa["answer"]) for qa in s["qas"]]
+    kinds = [qa["type"] for qa in s["qas"]]
     seen = {q for q, _ in turns}
     for _ in range(n_extra):
-        qa = data.pick_question(pool, data.QTYPES[rng.integers(len(data.QTYPES))], rng)
+        qt = data.QTYPES[rng.integers(len(data.QTYPES))]
+        qa = data.pick_question(pool, qt, rng)
         if qa is not None and qa[0] not in seen:
             seen.add(qa[0])
             turns.append(qa)
+            kinds.append(qt)
     order = rng.permutation(len(turns))
-    turns = [turns[i] for i in order]
+    turns, kinds = [turns[i] for i in order], [kinds[i] for i in order]
     if rng.random() < p_desc:
         at = 0 if rng.random() < 0.5 else int(rng.integers(len(turns) + 1))
         turns.insert(at, (data.DESCRIBE_PROMPT, s["description"]))
-    return turns
+        kinds.insert(at, "describe")
+    return turns, kinds
+
+
+def parse_type_weights(spec):
+    """"color=3,relation=2" -> {"color": 3.0, "relation": 2.0}; kinds not named weigh 1."""
+    out = {}
+    for part in filter(None, (spec or "").split(",")):
+        k, _, v = part.partition("=")
+        if k not in data.QTYPES + ["describe"] or not v:
+            raise SystemExit(f"--type-weight: bad entry {part!r} (kinds: {', '.join(data.QTYPES)}, describe)")
+        out[k] = float(v)
+    return out
+
+
+def token_weights(tgt, qpos, kinds, weights):
+    """Per-target weights for one conversation: each answer token weighs its turn kind's weight.
+    Turn k's answer targets run from qpos[k] to the next IGNORE."""
+    w = [1.0] * len(tgt)
+    for j, kind in zip(qpos, kinds):
+        while j < len(tgt) and tgt[j] != IGNORE:
+            w[j] = weights.get(kind, 1.0)
+            j += 1
+    return w
 
 
 N_AUX = (len(data.COLORS) + 1, len(data.SHAPES) + 1, len(data.SIZES) + 1, 10)  # class 0 = background
@@ -297,6 +325,10 @@ def main():
     ap.add_argument("--att-head", type=int, default=0)
     ap.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                     help="bf16 autocast: auto = only when the CPU has AVX512_BF16 or AMX (else fp32)")
+    ap.add_argument("--type-weight", default="",
+                    help="weigh answer tokens by turn kind in the LM loss, e.g. color=3,relation=2")
+    ap.add_argument("--vision-init", help="take the vision tower from this checkpoint instead of a stage 0 "
+                    "(needs --freeze-vision; used to run stage 1 again on a finished stage 0)")
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
                     "range when continuing)")
@@ -314,6 +346,12 @@ def main():
     model = LlavaTiny(cfg)
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+    if args.vision_init:
+        if not args.freeze_vision or args.vision_minutes > 0:
+            raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
+        sd = torch.load(args.vision_init, map_location="cpu")["model"]
+        model.vision.load_state_dict({k[len("vision."):]: v for k, v in sd.items() if k.startswith("vision.")})
+    type_w = parse_type_weights(args.type_weight)
     eos = tok.piece_to_id["</s>"]
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
@@ -347,6 +385,8 @@ def main():
     log(f"# autocast {'bf16' if AMP_BF16 else 'off (fp32)'}")
     if args.init:
         log(f"# initialised from {args.init}, data offset {args.data_offset}")
+    if args.vision_init:
+        log(f"# stage 0 skipped: vision tower taken from {args.vision_init}")
     log(f"# params {n_params} (vision {sum(p.numel() for p in model.vision.parameters())}), "
         f"prefix tokens {len(prefix)}, image tokens {cfg.n_patches}, val items {len(val_items)}")
 
@@ -375,14 +415,16 @@ def main():
             args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr * g["mult"]
-        items, labels, att = [], [], []
+        items, labels, att, wts = [], [], [], []
         for b in range(args.batch):
             idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
             rng = np.random.default_rng([args.seed, idx])
-            turns = train_turns(s, rng)
+            turns, kinds = train_turns(s, rng)
             ids, tgt, qpos = build_suffix(tok, turns)
             items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
+            if type_w:
+                wts.append(token_weights(tgt, qpos, kinds, type_w))
             if aux is not None:   # frozen tower or no aux loss: no per-patch labels needed
                 labels.append(patch_labels(s["scene"], cfg.image_size, cfg.patch_size))
             if att_layers:
@@ -395,7 +437,16 @@ def main():
         with amp():
             logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
             aux_logits = aux(feats) if aux is not None else None
-        loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
+        if type_w:
+            ce = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE,
+                                 reduction="none")
+            w = torch.zeros(tgt.shape)
+            for b, wb in enumerate(wts):
+                w[b, :len(wb)] = torch.tensor(wb)
+            w = w.reshape(-1) * (tgt.reshape(-1) != IGNORE)
+            loss = (ce * w).sum() / w.sum()
+        else:
+            loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
         lm_item = loss.item()
         if aux is not None:
             lab = torch.from_numpy(np.stack(labels))  # (B, 4, n_patches)
