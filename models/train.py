@@ -335,6 +335,9 @@ def main():
     ap.add_argument("--out", default="/tmp/vlkv_train")
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
     args = ap.parse_args()
+    type_w = parse_type_weights(args.type_weight)
+    if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
+        raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
 
     global AMP_BF16
     AMP_BF16 = args.amp == "bf16" or (args.amp == "auto" and cpu_has_bf16())
@@ -347,11 +350,8 @@ def main():
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
     if args.vision_init:
-        if not args.freeze_vision or args.vision_minutes > 0:
-            raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
         sd = torch.load(args.vision_init, map_location="cpu")["model"]
         model.vision.load_state_dict({k[len("vision."):]: v for k, v in sd.items() if k.startswith("vision.")})
-    type_w = parse_type_weights(args.type_weight)
     eos = tok.piece_to_id["</s>"]
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
@@ -437,16 +437,13 @@ def main():
         with amp():
             logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
             aux_logits = aux(feats) if aux is not None else None
-        if type_w:
-            ce = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE,
-                                 reduction="none")
-            w = torch.zeros(tgt.shape)
-            for b, wb in enumerate(wts):
-                w[b, :len(wb)] = torch.tensor(wb)
-            w = w.reshape(-1) * (tgt.reshape(-1) != IGNORE)
-            loss = (ce * w).sum() / w.sum()
-        else:
-            loss = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE)
+        # mean over answer tokens, weighted by turn kind with --type-weight
+        ce = F.cross_entropy(logits.float().reshape(-1, cfg.n_vocab), tgt.reshape(-1), ignore_index=IGNORE,
+                             reduction="none")
+        w = (tgt != IGNORE).float()
+        for b, wb in enumerate(wts):
+            w[b, :len(wb)] *= torch.tensor(wb)
+        loss = (ce * w.reshape(-1)).sum() / w.sum()
         lm_item = loss.item()
         if aux is not None:
             lab = torch.from_numpy(np.stack(labels))  # (B, 4, n_patches)
