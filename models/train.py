@@ -129,9 +129,14 @@ def parse_type_weights(spec):
     out = {}
     for part in filter(None, (spec or "").split(",")):
         k, _, v = part.partition("=")
-        if k not in data.QTYPES + ["describe"] or not v:
-            raise SystemExit(f"--type-weight: bad entry {part!r} (kinds: {', '.join(data.QTYPES)}, describe)")
-        out[k] = float(v)
+        try:
+            w = float(v)
+        except ValueError:
+            w = math.nan
+        if k not in data.QTYPES + ["describe"] or not 0 < w < math.inf:
+            raise SystemExit(f"--type-weight: bad entry {part!r} (kind=weight, weight > 0; kinds: "
+                             f"{', '.join(data.QTYPES)}, describe)")
+        out[k] = w
     return out
 
 
