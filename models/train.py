@@ -343,6 +343,9 @@ def main():
     type_w = parse_type_weights(args.type_weight)
     if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
         raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
+    for opt, path in (("--init", args.init), ("--vision-init", args.vision_init)):
+        if path and not os.path.isfile(path):
+            raise SystemExit(f"{opt}: no such checkpoint file: {path}")
 
     global AMP_BF16
     AMP_BF16 = args.amp == "bf16" or (args.amp == "auto" and cpu_has_bf16())
