@@ -2,7 +2,7 @@
 # Reproduce bench/results/llava_tiny_eval*: `vlkv eval` of the shipped llava-tiny (Q8_0 pair) on 120
 # held-out test images (120 descriptions + 120 short answers, one question per image, types in
 # rotation), PrefixKV calibrated on 16 validation images (disjoint), every policy at retained
-# budgets 0.05-0.5, then PrefixKV and Elastic again with protect=16, then the plots.
+# budgets 0.05-0.5, then PrefixKV, Elastic and VL-Cache again with protect=16, then the plots.
 # The data are generated offline by models/data.py (Debian python3-numpy/python3-pil); the engine
 # itself needs no Python. About 20 min on 2 idle cores.
 #   bash bench/eval_llava_tiny.sh [DATA_DIR]
@@ -22,4 +22,6 @@ r=bench/results/llava_tiny_eval
     --calib-out $r.prefixkv.json --out ${r}_prefixkv_protect16.jsonl --md ${r}_prefixkv_protect16.md
 ./build/vlkv eval "${m[@]}" --policies elastic --kv-opt protect=16 \
     --out ${r}_elastic_protect16.jsonl --md ${r}_elastic_protect16.md
+./build/vlkv eval "${m[@]}" --policies vlcache --kv-opt protect=16 \
+    --out ${r}_vlcache_protect16.jsonl --md ${r}_vlcache_protect16.md
 bash bench/plot_eval.sh $r.jsonl

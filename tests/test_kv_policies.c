@@ -196,13 +196,24 @@ static void test_select_helpers(void) {
      * w = floor(.1*.2*100) = 2; beta' = d/Z * .9*.2*4 = .288 .144 .072 .216 -> k' = 28 14 7 21 */
     const double g[] = {0.2, 0.6, 0.8, 0.4};
     int32_t k[4];
-    CHECK(vlkv_vlcache_budgets(g, 4, 0.2, 100, 0.1, k) == 2);
+    CHECK(vlkv_vlcache_budgets(g, 4, 0.2, 100, 0.1, 0, k) == 2);
     const int32_t vk[] = {28, 14, 7, 21};
     CHECK(list_is(k, vk, 4));
     /* clipping: a fully sparse layer still gets 0.01*0.9 of m (floor(0.9) -> at least 1) */
     const double g2[] = {0.0, 1.0};
-    CHECK(vlkv_vlcache_budgets(g2, 2, 0.5, 100, 0.1, k) == 5);
+    CHECK(vlkv_vlcache_budgets(g2, 2, 0.5, 100, 0.1, 0, k) == 5);
     CHECK(k[0] == 90 && k[1] == 1);
+    /* protect no larger than the paper's window changes nothing */
+    CHECK(vlkv_vlcache_budgets(g, 4, 0.2, 100, 0.1, 2, k) == 2 && list_is(k, vk, 4));
+    /* protect 12 > w = 2: window 12, ranked part alpha - 12/100 = .08: beta' = d/Z * .08*4 =
+     * .128 .064 .032 .096 -> k' = 12 6 3 9; window + mean k' = 12 + 7.5 = 19.5 ~ alpha*m = 20 */
+    CHECK(vlkv_vlcache_budgets(g, 4, 0.2, 100, 0.1, 12, k) == 12);
+    const int32_t vkp[] = {12, 6, 3, 9};
+    CHECK(list_is(k, vkp, 4));
+    /* protect beyond the budget: the window takes it all, the ranked part gets the 0.01*0.9 floor */
+    CHECK(vlkv_vlcache_budgets(g, 4, 0.05, 100, 0.1, 16, k) == 16 && k[0] == 1 && k[3] == 1);
+    /* protect beyond the prompt: everything is window, nothing ranked */
+    CHECK(vlkv_vlcache_budgets(g, 4, 0.2, 10, 0.1, 16, k) == 10 && k[0] == 0 && k[2] == 0);
 }
 
 static void test_prefixkv_hand(void) {

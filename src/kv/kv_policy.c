@@ -97,7 +97,7 @@ static vlkv_status set_option(const struct vlkv_kv_policy_i *it, void *priv, con
     if (!bad && o->kind == VLKV_OPT_INT && v != floor(v)) bad = 1;
     if (bad || v < o->min || v > o->max) {
         if (o->kind == VLKV_OPT_INT)
-            return vlkv_error(VLKV_ERR_INVALID_ARG, "kv policy '%s': option %s=%s: expected an integer in [%g, %g]",
+            return vlkv_error(VLKV_ERR_INVALID_ARG, "kv policy '%s': option %s=%s: expected an integer in [%.0f, %.0f]",
                               it->name, key, val, o->min, o->max);
         return vlkv_error(VLKV_ERR_INVALID_ARG, "kv policy '%s': option %s=%s: expected a number in [%g, %g]",
                           it->name, key, val, o->min, o->max);

@@ -147,10 +147,11 @@ int32_t vlkv_elastic_plan_parity(const double *score, int32_t T, int32_t f, int3
                                  int32_t *src_off, int32_t *src, int32_t *tmp);
 
 /* VL-Cache budgets (Algorithm 1 + [VLC-Eff] window, §4.3/4.5): from layer sparsities gamma[n_layer],
- * target retained fraction alpha, prompt length m and recent_frac: writes the top-k count k[il]
- * per layer (excluding the window) and returns the global window w. */
+ * target retained fraction alpha, prompt length m, recent_frac and protect (window at least this
+ * many entries, inside the budget; 0 = the paper): writes the top-k count k[il] per layer
+ * (excluding the window) and returns the global window w. */
 int32_t vlkv_vlcache_budgets(const double *gamma, int32_t n_layer, double alpha, int32_t m, double recent_frac,
-                             int32_t *k);
+                             int32_t protect, int32_t *k);
 
 /* ---- registry ------------------------------------------------------------------------------- */
 extern const struct vlkv_kv_policy_i vlkv_kv_policy_full_i, vlkv_kv_policy_streaming_i, vlkv_kv_policy_h2o_i,

@@ -13,8 +13,13 @@
  *     after clipping (the realised total is logged).
  *   selection (§4.4): score = post-vision column sums (head mean, layer-shared); keep the last w
  *     entries + the top k'_l of the rest.
+ *   protect (ours, off by default): the window is at least the last `protect` prompt entries, inside
+ *     the budget - the top-k fraction becomes alpha - w/m instead of (1 - recent_frac) * alpha. At
+ *     low budgets on short-question prompts the paper's window (10 % of ~0.1 m, i.e. 1-2 entries)
+ *     leaves the question to the ranking, where post-vision column sums rank it last (each question
+ *     token is seen by the few rows after it); protect=16 keeps it, as for PrefixKV / Elastic.
  *   decode: append only (no eviction while generating). alpha = 1 keeps everything (bypass).
- * Options (defaults): thr=0.01, recent_frac=0.1, min_post=8, fallback_window=32.
+ * Options (defaults): thr=0.01, recent_frac=0.1, protect=0, min_post=8, fallback_window=32.
  * Needs: post-vision column sums and sparsity counts (+ the last rows as fallback). */
 #include "kv_policy_impl.h"
 
@@ -26,6 +31,7 @@
 struct vlcache {
     float   thr;
     float   recent_frac;
+    int32_t protect;
     int32_t min_post;
     int32_t fallback_window;
 };
@@ -33,22 +39,27 @@ struct vlcache {
 static const struct vlkv_kv_opt vlcache_opts[] = {
     {"thr", VLKV_OPT_FLOAT, offsetof(struct vlcache, thr), 0.01, 1e-6, 1.0},
     {"recent_frac", VLKV_OPT_FLOAT, offsetof(struct vlcache, recent_frac), 0.1, 0.0, 0.99},
+    {"protect", VLKV_OPT_INT, offsetof(struct vlcache, protect), 0, 0, 1 << 20},
     {"min_post", VLKV_OPT_INT, offsetof(struct vlcache, min_post), 8, 1, 1 << 20},
     {"fallback_window", VLKV_OPT_INT, offsetof(struct vlcache, fallback_window), 32, 1, 4096},
     {0},
 };
 
 int32_t vlkv_vlcache_budgets(const double *gamma, int32_t n_layer, double alpha, int32_t m, double recent_frac,
-                             int32_t *k) {
+                             int32_t protect, int32_t *k) {
     double Z = 0.0;
     for (int32_t l = 0; l < n_layer; l++) Z += 1.0 - gamma[l];
-    const int32_t w = VLKV_MIN(m, VLKV_MAX(1, (int32_t)floor(recent_frac * alpha * m)));
+    const int32_t w0 = VLKV_MAX(1, (int32_t)floor(recent_frac * alpha * m));
+    const int32_t w = VLKV_MIN(m, VLKV_MAX(w0, protect));
+    /* the ranked part's share of the budget: the paper's (1 - recent_frac) * alpha, or what the
+     * protected window leaves of alpha */
+    const double frac = w > w0 ? VLKV_MAX(0.0, alpha - (double)w / m) : (1.0 - recent_frac) * alpha;
     const double lo = 0.01 * (1.0 - recent_frac);
     for (int32_t l = 0; l < n_layer; l++) {
         const double share = Z > 0 ? (1.0 - gamma[l]) / Z : 1.0 / n_layer;
-        double beta = share * (1.0 - recent_frac) * alpha * n_layer;
+        double beta = share * frac * n_layer;
         beta = beta < lo ? lo : beta > 1.0 ? 1.0 : beta;
-        k[l] = VLKV_MIN(VLKV_MAX(1, (int32_t)floor(beta * m)), m - w);
+        k[l] = VLKV_MAX(0, VLKV_MIN(VLKV_MAX(1, (int32_t)floor(beta * m)), m - w));
     }
     return w;
 }
@@ -83,7 +94,7 @@ static vlkv_status vlcache_compress(struct vlkv_kv_policy *pol, struct vlkv_kv_c
                             : vlkv_kv_stats_window_sparsity(&pol->stats, l, o->fallback_window);
         if (gamma[l] < 0) gamma[l] = 0.0;
     }
-    const int32_t w = vlkv_vlcache_budgets(gamma, NL, alpha, m, o->recent_frac, k);
+    const int32_t w = vlkv_vlcache_budgets(gamma, NL, alpha, m, o->recent_frac, o->protect, k);
     int64_t total = 0;
     for (int32_t l = 0; l < NL; l++) {
         const int32_t T = c->layers[l].len;
@@ -108,8 +119,10 @@ const struct vlkv_kv_policy_i vlkv_kv_policy_vlcache_i = {
             "  image token), give each layer a budget proportional to its post-vision attention density\n"
             "  (share of entries >= thr * row max), keep a recent window of recent_frac of the budget +\n"
             "  the top-scored rest. Prefill only; generated tokens are all kept.\n"
-            "  options: thr=0.01, recent_frac=0.1, min_post=8 (fewer post-vision rows: use the last\n"
-            "           fallback_window prompt rows instead), fallback_window=32",
+            "  options: thr=0.01, recent_frac=0.1, protect=0 (window at least the last `protect` prompt\n"
+            "           entries, inside the budget; e.g. 16 keeps a short question - not in the paper),\n"
+            "           min_post=8 (fewer post-vision rows: use the last fallback_window prompt rows\n"
+            "           instead), fallback_window=32",
     .opts = vlcache_opts,
     .priv_size = sizeof(struct vlcache),
     .need_prefill = VLKV_STAT_POST | VLKV_STAT_SPARSITY | VLKV_STAT_WINDOW,
