@@ -334,6 +334,10 @@ def main():
                     help="weigh answer tokens by turn kind in the LM loss, e.g. color=3,relation=2")
     ap.add_argument("--vision-init", help="take the vision tower from this checkpoint instead of a stage 0 "
                     "(needs --freeze-vision; used to run stage 1 again on a finished stage 0)")
+    ap.add_argument("--qa-extra", type=int, default=5,
+                    help="extra questions drawn per image beyond its fixed ones (duplicates dropped)")
+    ap.add_argument("--p-desc", type=float, default=0.6,
+                    help="probability that an image's conversation includes the detailed description")
     ap.add_argument("--init", help="continue from this checkpoint's weights (fresh optimizer and schedule)")
     ap.add_argument("--data-offset", type=int, default=0, help="first training image index (use a fresh "
                     "range when continuing)")
@@ -341,6 +345,8 @@ def main():
     ap.add_argument("--log", default=os.path.join(HERE, "train_log.txt"))
     args = ap.parse_args()
     type_w = parse_type_weights(args.type_weight)
+    if args.qa_extra < 0 or not 0.0 <= args.p_desc <= 1.0:
+        raise SystemExit("--qa-extra must be >= 0 and --p-desc in [0, 1]")
     if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
         raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
     for opt, path in (("--init", args.init), ("--vision-init", args.vision_init)):
@@ -428,7 +434,7 @@ def main():
             idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
             rng = np.random.default_rng([args.seed, idx])
-            turns, kinds = train_turns(s, rng)
+            turns, kinds = train_turns(s, rng, n_extra=args.qa_extra, p_desc=args.p_desc)
             ids, tgt, qpos = build_suffix(tok, turns)
             items.append((data.preprocess(s["image"], cfg.image_size), ids, tgt))
             if type_w:
