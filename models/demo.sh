@@ -17,8 +17,11 @@ gt=$(grep -m1 "\"$(basename "$img")\".*\"description\"" models/samples/samples.j
 echo "== full cache (for comparison)"
 ./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
     --image "$img" -p "Describe this image in detail." 2>/dev/null
+echo "== VL-Cache, 20% of the prompt KV cache retained (the best policy on this model: README, quality table)"
+./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
+    --image "$img" -p "Describe this image in detail." --kv-policy vlcache --kv-budget 0.2 --kv-opt protect=16 2>/dev/null
 echo "== PrefixKV, 20% of the prompt KV cache retained, the last 16 prompt entries (the question) kept"
-echo "   (with the paper's protect=1 the question itself is evicted and this model rambles: README, quality table)"
+echo "   (the paper's protect=1 can evict the question itself: README, quality table)"
 set -x
 ./build/vlkv run -m models/llava-tiny-q8_0.gguf --mmproj models/mmproj-llava-tiny-q8_0.gguf \
     --image "$img" -p "Describe this image in detail." \
