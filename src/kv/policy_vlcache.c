@@ -59,7 +59,7 @@ int32_t vlkv_vlcache_budgets(const double *gamma, int32_t n_layer, double alpha,
         const double share = Z > 0 ? (1.0 - gamma[l]) / Z : 1.0 / n_layer;
         double beta = share * frac * n_layer;
         beta = beta < lo ? lo : beta > 1.0 ? 1.0 : beta;
-        k[l] = VLKV_MAX(0, VLKV_MIN(VLKV_MAX(1, (int32_t)floor(beta * m)), m - w));
+        k[l] = VLKV_MIN(VLKV_MAX(1, (int32_t)floor(beta * m)), m - w);   /* w <= m, so k >= 0 */
     }
     return w;
 }
