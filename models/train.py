@@ -78,18 +78,19 @@ def _words(text):
     return set(re.findall(r"[a-z]+", text.lower()))
 
 
-def referents(scene, question, answer):
+def referents(scene, question, answer, anchor_only=False):
     """Indices of the objects a short-answer question is about (the ones whose patches the answer
     must be read from), [] when there is none (a "no" or a count of zero) or for descriptions.
-    Relation questions refer to the related object, the one the answer describes."""
+    Relation questions refer to the related object, the one the answer describes, or with
+    anchor_only to the object the question names ("the square" of "left of the square")."""
     objs = scene["objects"]
     if question == data.DESCRIBE_PROMPT or answer in ("no", "zero"):
         return []
     m = re.search(r"(left of|right of|above|below) the (.+)\?$", question)
     if m:
         anchor = referents(scene, "the " + m.group(2) + "?", "")
-        if len(anchor) != 1:
-            return []
+        if len(anchor) != 1 or anchor_only:
+            return anchor if len(anchor) == 1 else []
         rel = data._related(scene, objs[anchor[0]], m.group(1))
         return [objs.index(rel[0])] if len(rel) == 1 else []
     w = _words(question)
@@ -253,41 +254,42 @@ def validate(model, prefix, val_items, pad_id, bs=32):
     return acc
 
 
-def vision_stage(model, aux, cfg, args, log):
-    """Stage 0: the ViT and the auxiliary head alone, on the per-patch colour/shape/size labels of
-    fresh training images (indices from 10**7 on, disjoint from the conversation stream)."""
-    vis = model.vision
-    params = list(vis.parameters()) + list(aux.parameters())
-    opt = torch.optim.AdamW(params, lr=args.vision_lr, betas=(0.9, 0.95), weight_decay=args.wd)
+def patch_stage(name, cfg, features, params, head, minutes, lr0, B, n_used, data_offset, args, log):
+    """A per-patch classification stage: head(features(pixels)) predicts the colour / shape / size
+    (and cell, n_used = 4) labels of fresh training images (indices from data_offset on, disjoint
+    from the conversation stream); only `params` learn. Stage 0 (features = the ViT) stands in for
+    LLaVA's pretrained CLIP; the projector stage (features = ViT + projector, tower frozen) makes
+    every attribute and the grid cell linear in the embeddings the LM reads."""
+    opt = torch.optim.AdamW(params, lr=lr0, betas=(0.9, 0.95), weight_decay=args.wd)
     val = [data.sample("val", i) for i in range(64)]
     vpx = torch.from_numpy(np.stack([data.preprocess(s["image"], cfg.image_size) for s in val]))
     vlab = torch.from_numpy(np.stack([patch_labels(s["scene"], cfg.image_size, cfg.patch_size) for s in val]))
-    t0, step, B = time.time(), 0, args.vision_batch
-    while time.time() - t0 < args.vision_minutes * 60:
-        progress = (time.time() - t0) / (args.vision_minutes * 60)
-        lr = args.vision_lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    t0, step = time.time(), 0
+    while time.time() - t0 < minutes * 60:
+        progress = (time.time() - t0) / (minutes * 60)
+        lr = lr0 * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr
-        ss = [data.sample("train", 10**7 + step * B + b) for b in range(B)]
+        ss = [data.sample("train", data_offset + step * B + b) for b in range(B)]
         px = torch.from_numpy(np.stack([data.preprocess(s["image"], cfg.image_size) for s in ss]))
         lab = torch.from_numpy(np.stack([patch_labels(s["scene"], cfg.image_size, cfg.patch_size) for s in ss]))
         with amp():
-            lg = aux(vis(px))
+            lg = head(features(px))
         loss = sum(F.cross_entropy(part.float().reshape(-1, part.shape[-1]), lab[:, k].reshape(-1))
-                   for k, part in enumerate(lg.split(N_AUX, dim=-1)) if k < n_aux_used(args))
+                   for k, part in enumerate(lg.split(N_AUX, dim=-1)) if k < n_used)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         step += 1
-        if step % 200 == 0 or time.time() - t0 >= args.vision_minutes * 60:
+        if step % 200 == 0 or time.time() - t0 >= minutes * 60:
             with torch.no_grad(), amp():
-                vl = aux(vis(vpx)).float()
+                vl = head(features(vpx)).float()
             obj = vlab[:, 0] > 0
             acc = [((p.argmax(-1) == vlab[:, k]) & obj).sum().item() / max(1, obj.sum().item())
                    for k, p in enumerate(vl.split(N_AUX, dim=-1))]
             el = time.time() - t0
-            log(f"vision step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  aux {loss.item():.4f}  "
+            log(f"{name} step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  aux {loss.item():.4f}  "
                 f"img/s {step * B / el:.1f}  object-patch acc " + " ".join(f"{n} {a:.3f}" for n, a in zip(AUX_NAMES, acc)))
 
 
@@ -332,8 +334,17 @@ def main():
                     help="bf16 autocast: auto = only when the CPU has AVX512_BF16 or AMX (else fp32)")
     ap.add_argument("--type-weight", default="",
                     help="weigh answer tokens by turn kind in the LM loss, e.g. color=3,relation=2")
-    ap.add_argument("--vision-init", help="take the vision tower from this checkpoint instead of a stage 0 "
-                    "(needs --freeze-vision; used to run stage 1 again on a finished stage 0)")
+    ap.add_argument("--vision-init", help="take the vision tower from this checkpoint (.pt) or mmproj GGUF "
+                    "(.gguf; the tower is frozen in stage 1, so a shipped mmproj holds its stage-0 output) instead "
+                    "of a stage 0 (needs --freeze-vision; used to run stage 1 again on a finished stage 0)")
+    ap.add_argument("--proj-minutes", type=float, default=0.0,
+                    help="projector stage, inside the --minutes budget, after stage 0: the tower frozen, the "
+                         "projector trained with linear per-patch heads on its output (colour, shape, size and "
+                         "grid cell), so every attribute and the position are linear in the image embeddings")
+    ap.add_argument("--proj-lr", type=float, default=2e-3)
+    ap.add_argument("--freeze-projector", action="store_true",
+                    help="stage 1 keeps the projector as the projector stage left it (only the LM learns; "
+                         "a trainable projector collapsed under --att-weight)")
     ap.add_argument("--qa-extra", type=int, default=5,
                     help="extra questions drawn per image beyond its fixed ones (duplicates dropped)")
     ap.add_argument("--p-desc", type=float, default=0.6,
@@ -347,6 +358,10 @@ def main():
     type_w = parse_type_weights(args.type_weight)
     if args.qa_extra < 0 or not 0.0 <= args.p_desc <= 1.0:
         raise SystemExit("--qa-extra must be >= 0 and --p-desc in [0, 1]")
+    if args.proj_minutes > 0 and not args.freeze_vision:
+        raise SystemExit("--proj-minutes needs --freeze-vision (the projector stage trains on a frozen tower)")
+    if args.freeze_projector and args.proj_minutes <= 0 and not args.init:
+        raise SystemExit("--freeze-projector needs --proj-minutes (or --init): it would freeze a random projector")
     if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
         raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
     for opt, path in (("--init", args.init), ("--vision-init", args.vision_init)):
@@ -363,7 +378,13 @@ def main():
     model = LlavaTiny(cfg)
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
-    if args.vision_init:
+    if args.vision_init and args.vision_init.endswith(".gguf"):
+        from export import vision_table
+        from gguf_reader import GGUFReader
+        g = GGUFReader(args.vision_init)
+        model.vision.load_state_dict({p_[len("vision."):]: torch.from_numpy(np.ascontiguousarray(g.tensor(n_)))
+                                      for n_, p_ in vision_table(cfg) if p_.startswith("vision.")})
+    elif args.vision_init:
         sd = torch.load(args.vision_init, map_location="cpu")["model"]
         model.vision.load_state_dict({k[len("vision."):]: v for k, v in sd.items() if k.startswith("vision.")})
     eos = tok.piece_to_id["</s>"]
@@ -409,7 +430,8 @@ def main():
     if args.vision_minutes > 0:
         if aux is None:
             raise SystemExit("--vision-minutes needs --aux-weight > 0 (the stage-0 objective is the aux head)")
-        vision_stage(model, aux, cfg, args, log)
+        patch_stage("vision", cfg, model.vision, list(model.vision.parameters()) + list(aux.parameters()), aux,
+                    args.vision_minutes, args.vision_lr, args.vision_batch, n_aux_used(args), 10**7, args, log)
         budget -= time.time() - t0   # the whole run stays within --minutes
         t0 = time.time()
     if args.freeze_vision:
@@ -418,6 +440,24 @@ def main():
         aux = None   # its loss would only move the frozen tower
         params = [(n, p_) for n, p_ in params if not n.startswith(("vision.", "aux"))]
         log("# stage 1: vision tower frozen")
+    if args.proj_minutes > 0:
+        t1 = time.time()
+        phead = torch.nn.Linear(cfg.n_embd, sum(N_AUX))
+
+        def proj_features(px):
+            with torch.no_grad():
+                f = model.vision(px)
+            return model.mm2(F.gelu(model.mm0(f)))
+        patch_stage("projector", cfg, proj_features, list(model.mm0.parameters()) + list(model.mm2.parameters())
+                    + list(phead.parameters()), phead, args.proj_minutes, args.proj_lr, args.vision_batch, 4,
+                    2 * 10**7, args, log)
+        budget -= time.time() - t1
+        t0 = time.time()
+    if args.freeze_projector:
+        for p_ in list(model.mm0.parameters()) + list(model.mm2.parameters()):
+            p_.requires_grad_(False)
+        params = [(n, p_) for n, p_ in params if not n.startswith(("mm0.", "mm2."))]
+        log("# stage 1: projector frozen")
     step, best, run_loss, run_aux, run_att, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0.0, 0, 0
     P, NP = len(prefix), cfg.n_patches
     while True:
@@ -444,9 +484,10 @@ def main():
             if att_layers:
                 masks, _ = object_masks(s["scene"], cfg.image_size, cfg.patch_size)
                 for (q, a), j in zip(turns, qpos):
-                    r = referents(s["scene"], q, a)
-                    if r:
-                        att.append((b, P + NP + j, np.any([masks[k] for k in r], axis=0).reshape(-1)))
+                    for li in att_layers:   # relation questions: the named object first, then the answer's
+                        r = referents(s["scene"], q, a, anchor_only=li != att_layers[-1])
+                        if r:
+                            att.append((li, b, P + NP + j, np.any([masks[k] for k in r], axis=0).reshape(-1)))
         pix, ids, tgt = collate(items, pad_id)
         with amp():
             logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
@@ -466,11 +507,16 @@ def main():
             run_aux += aux_loss.item()
             loss = loss + args.aux_weight * aux_loss
         if att:
-            bi = torch.tensor([a[0] for a in att])
-            qi = torch.tensor([a[1] for a in att])
-            mk = torch.from_numpy(np.stack([a[2] for a in att])).float()
-            att_loss = sum(-torch.log((model.llm.layers[li].self_attn.kept[bi, qi, P:P + NP] * mk).sum(-1)
-                                      + 1e-6).mean() for li in att_layers) / len(att_layers)
+            att_loss = 0.0
+            for li in att_layers:
+                sel = [a for a in att if a[0] == li]
+                if not sel:
+                    continue
+                bi = torch.tensor([a[1] for a in sel])
+                qi = torch.tensor([a[2] for a in sel])
+                mk = torch.from_numpy(np.stack([a[3] for a in sel])).float()
+                kept = model.llm.layers[li].self_attn.kept[bi, qi, P:P + NP]
+                att_loss = att_loss + -torch.log((kept * mk).sum(-1) + 1e-6).mean() / len(att_layers)
             run_att += att_loss.item()
             loss = loss + args.att_weight * att_loss
         opt.zero_grad(set_to_none=True)
