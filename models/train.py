@@ -293,6 +293,29 @@ def patch_stage(name, cfg, features, params, head, minutes, lr0, B, n_used, data
                 f"img/s {step * B / el:.1f}  object-patch acc " + " ".join(f"{n} {a:.3f}" for n, a in zip(AUX_NAMES, acc)))
 
 
+@torch.no_grad()
+def whiten_projector(model, cfg, eps_rel, log, n_images=256):
+    """Fold z = A (y - mu), A = U diag(1 / sqrt(lambda + eps)) U^T (regularised ZCA, eps = eps_rel x the
+    largest eigenvalue) into mm.2, with mu and (U, lambda) the mean and covariance eigensystem of the
+    image embeddings y of n_images training images (indices from 3 x 10**7 on, outside every other
+    stream). Exact: mm.2 stays one Linear, W' = A W, b' = A (b - mu)."""
+    px = torch.from_numpy(np.stack([data.preprocess(data.sample("train", 3 * 10**7 + i)["image"], cfg.image_size)
+                                    for i in range(n_images)]))
+    y = torch.cat([model.encode_image(px[k:k + 64]) for k in range(0, n_images, 64)]).reshape(-1, cfg.n_embd).double()
+    mu = y.mean(0)
+    lam, U = torch.linalg.eigh((y - mu).T @ (y - mu) / y.shape[0])
+    eps = eps_rel * float(lam.max())
+    A = U @ torch.diag(1.0 / torch.sqrt(lam.clamp(min=0) + eps)) @ U.T
+    W, b = model.mm2.weight.double(), model.mm2.bias.double()
+    model.mm2.weight.copy_((A @ W).float())
+    model.mm2.bias.copy_((A @ (b - mu)).float())
+    z = torch.cat([model.encode_image(px[k:k + 64]) for k in range(0, 64, 64)]).reshape(-1, cfg.n_embd)
+    top = lam.flip(0)
+    log(f"# projector whitened: embedding norm {y.norm(dim=-1).mean():.1f} (mean vector {mu.norm():.1f}) -> "
+        f"{z.norm(dim=-1).mean():.2f}; eigenvalues {', '.join(f'{v:.3g}' for v in top[:6])} ... "
+        f"{top[23]:.3g} (24th), eps {eps:.3g}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=55.0)
@@ -342,6 +365,14 @@ def main():
                          "projector trained with linear per-patch heads on its output (colour, shape, size and "
                          "grid cell), so every attribute and the position are linear in the image embeddings")
     ap.add_argument("--proj-lr", type=float, default=2e-3)
+    ap.add_argument("--proj-init", help="take the projector from this checkpoint (.pt) instead of a projector stage "
+                    "(with --vision-init of the same checkpoint: stage 1 again on a finished projector stage)")
+    ap.add_argument("--proj-whiten", type=float, default=0.0, metavar="EPS",
+                    help="before stage 1, fold a regularised ZCA whitening of the image embeddings into mm.2 "
+                         "(an exact affine change of the projector's last linear layer; statistics of 256 "
+                         "training images; eigenvalues below EPS x the largest are damped): centres away the "
+                         "shared mean and brings the attribute and cell directions, a few %% of the raw "
+                         "embedding norm, to unit variance; 0 = off")
     ap.add_argument("--freeze-projector", action="store_true",
                     help="stage 1 keeps the projector as the projector stage left it (only the LM learns; "
                          "a trainable projector collapsed under --att-weight)")
@@ -360,11 +391,14 @@ def main():
         raise SystemExit("--qa-extra must be >= 0 and --p-desc in [0, 1]")
     if args.proj_minutes > 0 and not args.freeze_vision:
         raise SystemExit("--proj-minutes needs --freeze-vision (the projector stage trains on a frozen tower)")
-    if args.freeze_projector and args.proj_minutes <= 0 and not args.init:
-        raise SystemExit("--freeze-projector needs --proj-minutes (or --init): it would freeze a random projector")
+    if args.freeze_projector and args.proj_minutes <= 0 and not (args.init or args.proj_init):
+        raise SystemExit("--freeze-projector needs --proj-minutes, --proj-init or --init: it would freeze a random "
+                         "projector")
+    if args.proj_init and args.proj_minutes > 0:
+        raise SystemExit("--proj-init and --proj-minutes exclude each other")
     if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
         raise SystemExit("--vision-init needs --freeze-vision and no --vision-minutes")
-    for opt, path in (("--init", args.init), ("--vision-init", args.vision_init)):
+    for opt, path in (("--init", args.init), ("--vision-init", args.vision_init), ("--proj-init", args.proj_init)):
         if path and not os.path.isfile(path):
             raise SystemExit(f"{opt}: no such checkpoint file: {path}")
 
@@ -387,6 +421,11 @@ def main():
     elif args.vision_init:
         sd = torch.load(args.vision_init, map_location="cpu")["model"]
         model.vision.load_state_dict({k[len("vision."):]: v for k, v in sd.items() if k.startswith("vision.")})
+    if args.proj_init:
+        sd = torch.load(args.proj_init, map_location="cpu")["model"]
+        for name in ("mm0", "mm2"):
+            getattr(model, name).load_state_dict({k[len(name) + 1:]: v for k, v in sd.items()
+                                                  if k.startswith(name + ".")})
     eos = tok.piece_to_id["</s>"]
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
@@ -453,6 +492,8 @@ def main():
                     2 * 10**7, args, log)
         budget -= time.time() - t1
         t0 = time.time()
+    if args.proj_whiten > 0:
+        whiten_projector(model, cfg, args.proj_whiten, log)
     if args.freeze_projector:
         for p_ in list(model.mm0.parameters()) + list(model.mm2.parameters()):
             p_.requires_grad_(False)
