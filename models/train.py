@@ -74,6 +74,22 @@ def build_suffix(tok, turns):
     return ids, tgt, qpos
 
 
+# the words a question picks its object(s) by: colours, shapes, positions, relations
+CONTENT_WORDS = (set(data.COLORS) | set(data.SHAPES) | set(data.PLURAL.values())
+                 | {"top", "bottom", "left", "right", "center", "above", "below"})
+
+
+def content_positions(tok, turns):
+    """Per turn, the suffix positions of its question's content-word tokens (every data word is one
+    piece), in the layout build_suffix makes."""
+    out, at = [], 0
+    for k, (q, a) in enumerate(turns):
+        qi = question_ids(tok, q, first_turn=(k == 0))
+        out.append([at + j for j, t in enumerate(qi) if tok.pieces[t].lstrip("\u2581") in CONTENT_WORDS])
+        at += len(qi) + len(answer_ids(tok, a))
+    return out
+
+
 def _words(text):
     return set(re.findall(r"[a-z]+", text.lower()))
 
@@ -353,6 +369,12 @@ def main():
                          "a training-only grounding signal, nothing is exported")
     ap.add_argument("--att-layers", default="2,3", help="decoder layers whose --att-head is supervised")
     ap.add_argument("--att-head", type=int, default=0)
+    ap.add_argument("--route-layers", default="",
+                    help="decoder layers whose --att-head is trained (weight --att-weight) to put its attention, at "
+                         "each \"ASSISTANT:\" colon, on the content words of that turn's question (colours, "
+                         "shapes, positions, relations), so the question reaches the colon before the layers that "
+                         "look up the object; measured: without it the --att-layers heads spread evenly over all "
+                         "objects whatever the question")
     ap.add_argument("--amp", choices=("auto", "bf16", "off"), default="auto",
                     help="bf16 autocast: auto = only when the CPU has AVX512_BF16 or AMX (else fp32)")
     ap.add_argument("--type-weight", default="",
@@ -431,7 +453,8 @@ def main():
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
 
     att_layers = [int(x) for x in args.att_layers.split(",")] if args.att_weight > 0 else []
-    for li in att_layers:
+    route_layers = [int(x) for x in args.route_layers.split(",") if x] if args.att_weight > 0 else []
+    for li in att_layers + route_layers:
         model.llm.layers[li].self_attn.keep_head = args.att_head
     aux = torch.nn.Linear(cfg.vision_width, sum(N_AUX)) if args.aux_weight > 0 else None
     params = list(model.named_parameters()) + (list(aux.named_parameters(prefix="aux")) if aux else [])
@@ -499,7 +522,7 @@ def main():
             p_.requires_grad_(False)
         params = [(n, p_) for n, p_ in params if not n.startswith(("mm0.", "mm2."))]
         log("# stage 1: projector frozen")
-    step, best, run_loss, run_aux, run_att, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0.0, 0, 0
+    step, best, run_loss, run_aux, run_att, run_route, run_n, seen_imgs = 0, -1.0, 0.0, 0.0, 0.0, 0.0, 0, 0
     P, NP = len(prefix), cfg.n_patches
     while True:
         elapsed = time.time() - t0
@@ -510,7 +533,7 @@ def main():
             args.min_lr_frac + (1 - args.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * progress)))
         for g in opt.param_groups:
             g["lr"] = lr * g["mult"]
-        items, labels, att, wts = [], [], [], []
+        items, labels, att, wts, route = [], [], [], [], []
         for b in range(args.batch):
             idx = args.data_offset + step * args.batch + b
             s = data.sample("train", idx)
@@ -529,6 +552,11 @@ def main():
                         r = referents(s["scene"], q, a, anchor_only=li != att_layers[-1])
                         if r:
                             att.append((li, b, P + NP + j, np.any([masks[k] for k in r], axis=0).reshape(-1)))
+            if route_layers:
+                for (q, a), j, cw in zip(turns, qpos, content_positions(tok, turns)):
+                    if cw and q != data.DESCRIBE_PROMPT:
+                        for li in route_layers:
+                            route.append((li, b, P + NP + j, [P + NP + c for c in cw]))
         pix, ids, tgt = collate(items, pad_id)
         with amp():
             logits, feats = model.forward_train(pix, prefix, ids, return_features=True)
@@ -560,6 +588,15 @@ def main():
                 att_loss = att_loss + -torch.log((kept * mk).sum(-1) + 1e-6).mean() / len(att_layers)
             run_att += att_loss.item()
             loss = loss + args.att_weight * att_loss
+        if route:
+            route_loss = 0.0
+            for li in route_layers:
+                sel = [a for a in route if a[0] == li]
+                kept = model.llm.layers[li].self_attn.kept
+                mass = torch.stack([kept[b_, q_, cw].sum() for _, b_, q_, cw in sel])
+                route_loss = route_loss + -torch.log(mass + 1e-6).mean() / len(route_layers)
+            run_route += route_loss.item()
+            loss = loss + args.att_weight * route_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_([p for _, p in params], 1.0)
@@ -573,8 +610,9 @@ def main():
             log(f"step {step:5d}  t {el / 60:6.2f} min  lr {lr:.2e}  loss {run_loss / run_n:.4f}  "
                 + (f"aux {run_aux / run_n:.4f}  " if aux is not None else "")
                 + (f"att {run_att / run_n:.3f}  " if att_layers else "")
+                + (f"route {run_route / run_n:.3f}  " if route_layers else "")
                 + f"gnorm {float(gn):.2f}  img/s {seen_imgs / el:.1f}  seqlen {ids.shape[1]}")
-            run_loss, run_aux, run_att, run_n = 0.0, 0.0, 0.0, 0
+            run_loss, run_aux, run_att, run_route, run_n = 0.0, 0.0, 0.0, 0.0, 0
         last = time.time() - t0 >= budget
         if step % args.val_every == 0 or last:
             acc = validate(model, prefix, val_items, pad_id)
