@@ -270,6 +270,23 @@ def validate(model, prefix, val_items, pad_id, bs=32):
     return acc
 
 
+def supervised_mass_loss(model, entries, layers):
+    """entries: (layer, batch row, query position, key positions). For each layer, the mean over its
+    entries of -log(attention mass its kept head puts at the query on those keys); averaged over layers."""
+    total = 0.0
+    for li in layers:
+        sel = [e for e in entries if e[0] == li]
+        if not sel:
+            continue
+        kept = model.llm.layers[li].self_attn.kept   # (B, T, S) probabilities of the kept head
+        mask = torch.zeros(len(sel), kept.shape[-1])
+        for k, e in enumerate(sel):
+            mask[k, e[3]] = 1.0
+        rows = kept[torch.tensor([e[1] for e in sel]), torch.tensor([e[2] for e in sel])]
+        total = total + -torch.log((rows * mask).sum(-1) + 1e-6).mean() / len(layers)
+    return total
+
+
 def patch_stage(name, cfg, features, params, head, minutes, lr0, B, n_used, data_offset, args, log):
     """A per-patch classification stage: head(features(pixels)) predicts the colour / shape / size
     (and cell, n_used = 4) labels of fresh training images (indices from data_offset on, disjoint
@@ -551,7 +568,7 @@ def main():
                     for li in att_layers:   # relation questions: the named object first, then the answer's
                         r = referents(s["scene"], q, a, anchor_only=li != att_layers[-1])
                         if r:
-                            att.append((li, b, P + NP + j, np.any([masks[k] for k in r], axis=0).reshape(-1)))
+                            att.append((li, b, P + NP + j, P + np.flatnonzero(np.any([masks[k] for k in r], axis=0))))
             if route_layers:
                 for (q, a), j, cw in zip(turns, qpos, content_positions(tok, turns)):
                     if cw and q != data.DESCRIBE_PROMPT:
@@ -576,25 +593,11 @@ def main():
             run_aux += aux_loss.item()
             loss = loss + args.aux_weight * aux_loss
         if att:
-            att_loss = 0.0
-            for li in att_layers:
-                sel = [a for a in att if a[0] == li]
-                if not sel:
-                    continue
-                bi = torch.tensor([a[1] for a in sel])
-                qi = torch.tensor([a[2] for a in sel])
-                mk = torch.from_numpy(np.stack([a[3] for a in sel])).float()
-                kept = model.llm.layers[li].self_attn.kept[bi, qi, P:P + NP]
-                att_loss = att_loss + -torch.log((kept * mk).sum(-1) + 1e-6).mean() / len(att_layers)
+            att_loss = supervised_mass_loss(model, att, att_layers)
             run_att += att_loss.item()
             loss = loss + args.att_weight * att_loss
         if route:
-            route_loss = 0.0
-            for li in route_layers:
-                sel = [a for a in route if a[0] == li]
-                kept = model.llm.layers[li].self_attn.kept
-                mass = torch.stack([kept[b_, q_, cw].sum() for _, b_, q_, cw in sel])
-                route_loss = route_loss + -torch.log(mass + 1e-6).mean() / len(route_layers)
+            route_loss = supervised_mass_loss(model, route, route_layers)
             run_route += route_loss.item()
             loss = loss + args.att_weight * route_loss
         opt.zero_grad(set_to_none=True)
