@@ -501,6 +501,8 @@ def main():
         log(f"# initialised from {args.init}, data offset {args.data_offset}")
     if args.vision_init:
         log(f"# stage 0 skipped: vision tower taken from {args.vision_init}")
+    if args.proj_init:
+        log(f"# projector stage skipped: projector taken from {args.proj_init}")
     log(f"# params {n_params} (vision {sum(p.numel() for p in model.vision.parameters())}), "
         f"prefix tokens {len(prefix)}, image tokens {cfg.n_patches}, val items {len(val_items)}")
 
