@@ -199,6 +199,11 @@ def write_mmproj(path, sd, cfg, variant):
 # import (GGUF pair -> PyTorch model with the exported, dequantized weights)
 
 
+def vision_state(reader, cfg):
+    """The tower + projector tensors of an mmproj GGUF as a LlavaTiny state-dict fragment (float32)."""
+    return {pname: torch.from_numpy(np.ascontiguousarray(reader.tensor(gname))) for gname, pname in vision_table(cfg)}
+
+
 def load_gguf_model(text_path, mmproj_path):
     """Build a LlavaTiny whose weights are exactly the (dequantized) GGUF tensors. Returns
     (model, tokenizer, config)."""
@@ -227,8 +232,7 @@ def load_gguf_model(text_path, mmproj_path):
         elif gname.endswith("attn_k.weight"):
             a = unpermute_qk(a, cfg.n_head_kv)
         sd[pname] = torch.from_numpy(np.ascontiguousarray(a))
-    for gname, pname in vision_table(cfg):
-        sd[pname] = torch.from_numpy(np.ascontiguousarray(v.tensor(gname)))
+    sd.update(vision_state(v, cfg))
     model.load_state_dict(sd)
     model.eval()
     return model, tok, cfg

@@ -79,14 +79,15 @@ CONTENT_WORDS = (set(data.COLORS) | set(data.SHAPES) | set(data.PLURAL.values())
                  | {"top", "bottom", "left", "right", "center", "above", "below"})
 
 
-def content_positions(tok, turns):
-    """Per turn, the suffix positions of its question's content-word tokens (every data word is one
-    piece), in the layout build_suffix makes."""
-    out, at = [], 0
-    for k, (q, a) in enumerate(turns):
-        qi = question_ids(tok, q, first_turn=(k == 0))
-        out.append([at + j for j, t in enumerate(qi) if tok.pieces[t].lstrip("\u2581") in CONTENT_WORDS])
-        at += len(qi) + len(answer_ids(tok, a))
+def content_positions(tok, ids, tgt, qpos):
+    """Per turn of a build_suffix conversation, the suffix positions of its question's content-word
+    tokens (every data word is one piece): the tokens up to that turn's colon that are not answer
+    tokens (an answer token is one its predecessor's target supervises)."""
+    out, start = [], 0
+    for q in qpos:
+        out.append([j for j in range(start, q) if (j == 0 or tgt[j - 1] == IGNORE)
+                    and tok.pieces[ids[j]].lstrip("\u2581") in CONTENT_WORDS])
+        start = q + 1
     return out
 
 
@@ -139,6 +140,11 @@ def train_turns(s, rng, n_extra=5, p_desc=0.6):
         turns.insert(at, (data.DESCRIBE_PROMPT, s["description"]))
         kinds.insert(at, "describe")
     return turns, kinds
+
+
+def sub_state(sd, name):
+    """The entries of state dict sd under module `name`, with that prefix removed."""
+    return {k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + ".")}
 
 
 def parse_type_weights(spec):
@@ -342,7 +348,7 @@ def whiten_projector(model, cfg, eps_rel, log, n_images=256):
     W, b = model.mm2.weight.double(), model.mm2.bias.double()
     model.mm2.weight.copy_((A @ W).float())
     model.mm2.bias.copy_((A @ (b - mu)).float())
-    z = torch.cat([model.encode_image(px[k:k + 64]) for k in range(0, 64, 64)]).reshape(-1, cfg.n_embd)
+    z = model.encode_image(px[:64]).reshape(-1, cfg.n_embd)
     top = lam.flip(0)
     log(f"# projector whitened: embedding norm {y.norm(dim=-1).mean():.1f} (mean vector {mu.norm():.1f}) -> "
         f"{z.norm(dim=-1).mean():.2f}; eigenvalues {', '.join(f'{v:.3g}' for v in top[:6])} ... "
@@ -433,6 +439,13 @@ def main():
     if args.freeze_projector and args.proj_minutes <= 0 and not (args.init or args.proj_init):
         raise SystemExit("--freeze-projector needs --proj-minutes, --proj-init or --init: it would freeze a random "
                          "projector")
+    if args.proj_whiten < 0 or args.proj_minutes < 0:
+        raise SystemExit("--proj-whiten and --proj-minutes must be >= 0")
+    if args.route_layers and args.att_weight <= 0:
+        raise SystemExit("--route-layers needs --att-weight > 0 (the weight of its loss)")
+    for opt, spec in (("--att-layers", args.att_layers), ("--route-layers", args.route_layers)):
+        if not re.fullmatch(r"(\d+(,\d+)*)?", spec) or any(int(x) >= Config().n_layer for x in spec.split(",") if x):
+            raise SystemExit(f"{opt}: expected comma-separated decoder layers 0..{Config().n_layer - 1}, got {spec!r}")
     if args.proj_init and args.proj_minutes > 0:
         raise SystemExit("--proj-init and --proj-minutes exclude each other")
     if args.vision_init and (not args.freeze_vision or args.vision_minutes > 0):
@@ -452,19 +465,21 @@ def main():
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
     if args.vision_init and args.vision_init.endswith(".gguf"):
-        from export import vision_table
+        from export import vision_state
         from gguf_reader import GGUFReader
-        g = GGUFReader(args.vision_init)
-        model.vision.load_state_dict({p_[len("vision."):]: torch.from_numpy(np.ascontiguousarray(g.tensor(n_)))
-                                      for n_, p_ in vision_table(cfg) if p_.startswith("vision.")})
+        try:
+            g = GGUFReader(args.vision_init)
+            if g.kv.get("general.architecture") != "clip":
+                raise ValueError("not an mmproj (clip) GGUF")
+            model.vision.load_state_dict(sub_state(vision_state(g, cfg), "vision"))
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise SystemExit(f"--vision-init: {args.vision_init}: {e}")
     elif args.vision_init:
-        sd = torch.load(args.vision_init, map_location="cpu")["model"]
-        model.vision.load_state_dict({k[len("vision."):]: v for k, v in sd.items() if k.startswith("vision.")})
+        model.vision.load_state_dict(sub_state(torch.load(args.vision_init, map_location="cpu")["model"], "vision"))
     if args.proj_init:
         sd = torch.load(args.proj_init, map_location="cpu")["model"]
-        for name in ("mm0", "mm2"):
-            getattr(model, name).load_state_dict({k[len(name) + 1:]: v for k, v in sd.items()
-                                                  if k.startswith(name + ".")})
+        model.mm0.load_state_dict(sub_state(sd, "mm0"))
+        model.mm2.load_state_dict(sub_state(sd, "mm2"))
     eos = tok.piece_to_id["</s>"]
     pad_id = eos  # padded positions are never supervised and sit after every real token
     prefix = torch.tensor(prompt_prefix_ids(tok, data.SYSTEM_PROMPT))
@@ -572,8 +587,8 @@ def main():
                         if r:
                             att.append((li, b, P + NP + j, P + np.flatnonzero(np.any([masks[k] for k in r], axis=0))))
             if route_layers:
-                for (q, a), j, cw in zip(turns, qpos, content_positions(tok, turns)):
-                    if cw and q != data.DESCRIBE_PROMPT:
+                for j, cw in zip(qpos, content_positions(tok, ids, tgt, qpos)):
+                    if cw:   # "Describe this image in detail." names no object
                         for li in route_layers:
                             route.append((li, b, P + NP + j, [P + NP + c for c in cw]))
         pix, ids, tgt = collate(items, pad_id)
